@@ -1,0 +1,61 @@
+# flightsite — the two commands a newcomer needs: `make run` and `make test`.
+# Everything else (venv, install, migrate, demo data, embedded Valkey) happens on the way.
+
+PYTHON ?= $(shell command -v python3.13 || command -v python3.12 || command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# Extras installed by `make test`; CI adds mysql (mysqlclient needs the client headers, see README).
+EXTRAS ?= test
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test install lint format bench lock clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "flightsite needs Python >= 3.11 (found %s). Set PYTHON=/path/to/python3.11" % sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed-$(EXTRAS): $(PY) pyproject.toml constraints.txt
+	$(PIP) install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+	@touch $@
+
+install: $(VENV)/.installed-$(EXTRAS)
+
+run:
+	@$(MAKE) --no-print-directory install EXTRAS=server
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py load_demo_data --if-needed
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test:
+	@$(MAKE) --no-print-directory install EXTRAS=$(EXTRAS)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench:
+	@$(MAKE) --no-print-directory install EXTRAS=test,bench,server,mysql
+	$(PY) bench/run_all.py
+
+# Re-resolve the lock: newest versions allowed by pyproject.toml, all extras, fresh venv.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip
+	.venv-lock/bin/pip install --quiet -e ".[test,mysql,server,bench]"
+	{ echo "# Exact versions for every install (pip install -c constraints.txt ...): the lock of this project."; \
+	  echo "# Regenerate with: make lock   (resolves pyproject.toml with all extras in a fresh venv)"; \
+	  .venv-lock/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt
+	rm -rf .venv-lock
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache test-artifacts

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "flightsite administration"
+admin.site.site_title = "flightsite admin"
+
+urlpatterns = [
+    path("", include("passengers.urls")),
+    path("weather/", include("weather.urls")),
+    path("flights/", include("flights.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "flightsite.errors.bad_request"
+handler403 = "flightsite.errors.permission_denied"
+handler404 = "flightsite.errors.page_not_found"
+handler500 = "flightsite.errors.server_error"

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from flightsite.admin import ReadOnlyAdmin
+
+from .models import Passenger, PassengerDetails
+
+
+class PassengerDetailsInline(admin.StackedInline):
+    model = PassengerDetails
+    can_delete = False
+    extra = 0
+    max_num = 0
+    fields = ("birthdate", "sex", "street", "zip", "city", "country", "emailaddress", "telephoneno")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Passenger)
+class PassengerAdmin(ReadOnlyAdmin):
+    list_display = ("passportno", "firstname", "lastname", "city", "country")
+    search_fields = ("=passportno", "firstname", "lastname")
+    search_help_text = "Search by passport number (exact) or by first or last name."
+    ordering = ("passenger_id",)
+    inlines = [PassengerDetailsInline]
+    list_select_related = ("details",)
+
+    @admin.display(ordering="details__city")
+    def city(self, obj: Passenger) -> str:
+        details = getattr(obj, "details", None)
+        return details.city if details else "—"
+
+    @admin.display(ordering="details__country")
+    def country(self, obj: Passenger) -> str:
+        details = getattr(obj, "details", None)
+        return details.country if details else "—"
+
+
+@admin.register(PassengerDetails)
+class PassengerDetailsAdmin(ReadOnlyAdmin):
+    list_display = ("passenger", "city", "zip", "country", "emailaddress")
+    search_fields = ("=passenger__passportno", "passenger__lastname", "city")
+    list_select_related = ("passenger",)
+    ordering = ("passenger_id",)

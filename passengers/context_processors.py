@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from . import session as sess
+
+
+def passenger(request: HttpRequest) -> dict[str, Any]:
+    """The logged-in passenger for the page header (reads the session only if there is one)."""
+    session = getattr(request, "session", None)
+    if session is None or session.session_key is None:
+        return {"current_passenger": None}
+    return {"current_passenger": sess.passenger(session)}

@@ -1,0 +1,54 @@
+"""Unmanaged models over the legacy flughafendb passenger tables (we read them, never migrate)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from .queries import PassengerQuerySet
+
+
+class Passenger(models.Model):
+    passenger_id = models.AutoField(primary_key=True)
+    passportno = models.CharField("passport number", max_length=9, unique=True)
+    firstname = models.CharField("first name", max_length=100)
+    lastname = models.CharField("last name", max_length=100)
+
+    objects = PassengerQuerySet.as_manager()
+
+    class Meta:
+        managed = False
+        db_table = "passenger"
+        ordering = ["lastname", "firstname"]
+
+    def __str__(self) -> str:
+        return f"{self.firstname} {self.lastname} ({self.passportno})"
+
+
+class PassengerDetails(models.Model):
+    passenger = models.OneToOneField(
+        Passenger,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,  # the database cascades; Django never deletes here
+        db_column="passenger_id",
+        related_name="details",
+    )
+    birthdate = models.DateField()
+    sex = models.CharField(max_length=1, null=True, blank=True)  # noqa: DJ001 (legacy column)
+    street = models.CharField(max_length=100)
+    city = models.CharField(max_length=100)
+    zip = models.SmallIntegerField()
+    country = models.CharField(max_length=100)
+    emailaddress = models.CharField(  # noqa: DJ001 (legacy column)
+        "email address", max_length=120, null=True, blank=True
+    )
+    telephoneno = models.CharField(  # noqa: DJ001 (legacy column)
+        "telephone number", max_length=30, null=True, blank=True
+    )
+
+    class Meta:
+        managed = False
+        db_table = "passengerdetails"
+        verbose_name_plural = "passenger details"
+
+    def __str__(self) -> str:
+        return f"details of passenger {self.passenger_id}"

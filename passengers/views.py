@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from . import session as sess
+from . import throttle
+from .decorators import passenger_required
+from .forms import LoginForm
+from .models import Passenger
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return "passengers:dashboard"
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        if sess.is_logged_in(request.session):
+            return redirect("passengers:dashboard")
+        return render(
+            request, "passengers/login.html", {"form": LoginForm(), "next": _next_url(request)}
+        )
+
+    form = LoginForm(request.POST)
+    context = {"form": form, "next": request.POST.get("next", "")}
+    if throttle.is_blocked(request):
+        form.is_valid()
+        form.add_error(None, "Too many failed attempts. Please wait a few minutes and try again.")
+        response = render(request, "passengers/login.html", context, status=429)
+        response["Retry-After"] = "60"
+        return response
+    if not form.is_valid():
+        return render(request, "passengers/login.html", context, status=400)
+
+    info = Passenger.objects.for_login(form.cleaned_data["passportno"])
+    if info is None:
+        throttle.record_failure(request)
+        form.add_error("passportno", "We found no passenger with this passport number.")
+        return render(request, "passengers/login.html", context, status=403)
+
+    sess.log_in(request.session, info.pop("passenger_id"), info)
+    messages.success(request, f"Welcome, {info['firstname']} {info['lastname']}!")
+    return redirect(_next_url(request))
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def logout(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        # A GET never logs out (a link or prefetch must not end a session): show a confirm form.
+        if not sess.is_logged_in(request.session):
+            return redirect("passengers:login")
+        return render(request, "passengers/logout.html")
+    was_logged_in = request.session.session_key is not None
+    sess.log_out(request.session)
+    if was_logged_in:
+        messages.info(request, "You are logged out. Your session data has been deleted.")
+    return redirect("passengers:login")
+
+
+@never_cache
+@passenger_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    # Everything shown here comes from the session: no database query, no weather call.
+    return render(
+        request,
+        "passengers/dashboard.html",
+        {
+            "passenger": sess.passenger(request.session),
+            "weather": sess.weather(request.session),
+            "flights": sess.flights(request.session),
+        },
+    )

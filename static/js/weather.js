@@ -1,0 +1,40 @@
+// Dependent select: load a country's cities without a page reload.
+// Without JavaScript the country form is submitted (GET ?country=XX) and the server fills them in.
+(function () {
+  "use strict";
+  var country = document.getElementById("id_country");
+  var hidden = document.getElementById("id_country_hidden");
+  var city = document.getElementById("id_zip");
+  var form = document.getElementById("weather-form");
+  if (!country || !city || !form) return;
+
+  function setOptions(placeholder, cities) {
+    city.innerHTML = "";
+    var first = document.createElement("option");
+    first.value = "";
+    first.textContent = placeholder;
+    city.appendChild(first);
+    cities.forEach(function (c) {
+      var opt = document.createElement("option");
+      opt.value = c.zip;
+      opt.textContent = c.name + " (" + c.zip + ")";
+      city.appendChild(opt);
+    });
+  }
+
+  country.addEventListener("change", function () {
+    hidden.value = country.value;
+    if (!country.value) { setOptions("Choose a country first", []); return; }
+    city.disabled = true;
+    setOptions("Loading cities…", []);
+    fetch(form.dataset.citiesUrl + "?country=" + encodeURIComponent(country.value),
+          { headers: { "Accept": "application/json" } })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (data) { setOptions("Choose a city…", data.cities); })
+      .catch(function () {
+        // Fall back to the no-JavaScript path: reload with the country chosen.
+        document.getElementById("country-form").submit();
+      })
+      .finally(function () { city.disabled = false; city.focus(); });
+  });
+})();

@@ -1,0 +1,235 @@
+"""The whole passenger flow through Django's test client, asserting on Valkey itself."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.conf import settings
+
+from flights.models import Flight
+
+from .conftest import BOTH_DBS
+from .helpers import SESSION_PREFIX, login, session_key_of
+
+pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
+
+
+def stored(valkey_client, client) -> dict:
+    raw = valkey_client.get(SESSION_PREFIX + session_key_of(client))
+    assert raw is not None, "session key missing in Valkey"
+    return json.loads(raw)
+
+
+def test_login_creates_session_key_in_valkey(client, valkey_client, passport):
+    response = login(client, passport)
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+
+    key = session_key_of(client)
+    assert key, "no session cookie set"
+    assert valkey_client.keys("*") == [SESSION_PREFIX + key], "only the session key is written"
+    data = stored(valkey_client, client)
+    assert data["passenger"]["passportno"] == passport
+    assert data["passenger"]["city"] and data["passenger"]["country"]
+    assert isinstance(data["passenger_id"], int)
+
+    ttl = valkey_client.ttl(SESSION_PREFIX + key)
+    assert 0 < ttl <= settings.SESSION_COOKIE_AGE
+
+    dashboard = client.get("/")
+    assert dashboard.status_code == 200
+    assert passport in dashboard.text
+    assert "Welcome" in dashboard.text
+    assert "No weather yet" in dashboard.text
+    assert "No flights yet" in dashboard.text
+
+
+def test_session_value_is_json_not_pickle(client, valkey_client, passport):
+    login(client, passport)
+    raw = valkey_client.get(SESSION_PREFIX + session_key_of(client))
+    assert raw.startswith("{")
+    json.loads(raw)
+
+
+def test_cookie_is_httponly_and_lax(client, passport):
+    response = login(client, passport)
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Lax"
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [("", 400), ("   ", 400), ("X' OR 1=1", 400), ("ABCDEFGHIJK", 400), ("Z99999999", 403)],
+)
+def test_bad_or_unknown_passport_writes_nothing(client, valkey_client, value, status):
+    response = client.post("/login/", {"passportno": value})
+    assert response.status_code == status
+    assert "field-error" in response.text or "message-error" in response.text
+    assert not [k for k in valkey_client.keys("*") if k.startswith(SESSION_PREFIX)]
+    assert session_key_of(client) is None
+
+
+def test_login_is_case_insensitive_and_trims(client, passport):
+    response = login(client, f"  {passport.lower()} ")
+    assert response.status_code == 302
+
+
+def test_dashboard_requires_login(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+    assert client.get("/flights/").status_code == 302
+    assert client.get("/weather/").status_code == 302
+
+
+def test_weather_flow_stored_in_session(client, valkey_client, passport):
+    login(client, passport)
+    form = client.get("/weather/?country=GB")
+    assert form.status_code == 200
+    assert "Birmingham" in form.text  # dependent select filled without JavaScript
+
+    response = client.post("/weather/", {"country": "GB", "zip": "B1", "units": "imperial"})
+    assert response.status_code == 302
+    weather = stored(valkey_client, client)["weather"]
+    assert weather["city"] == "Birmingham"
+    assert weather["country"] == "GB"
+    assert weather["zip"] == "B1"
+    for field in ("temp", "description", "humidity", "wind_speed"):
+        assert field in weather
+
+    dashboard = client.get("/")
+    assert "Birmingham" in dashboard.text
+    assert "No weather yet" not in dashboard.text
+
+
+def test_weather_rejects_city_of_other_country(client, valkey_client, passport):
+    login(client, passport)
+    before = stored(valkey_client, client)
+    response = client.post("/weather/", {"country": "US", "zip": "B1"})
+    assert response.status_code == 400
+    assert stored(valkey_client, client) == before
+
+
+def test_cities_json(client):
+    response = client.get("/weather/cities/?country=jp")
+    assert response.status_code == 200
+    names = [c["name"] for c in response.json()["cities"]]
+    assert "Tokyo" in names and len(names) == 5
+
+
+def test_flights_page_lists_todays_flights(client, passport):
+    login(client, passport)
+    response = client.get("/flights/")
+    assert response.status_code == 200
+    flights = response.context["flights"]
+    assert 0 < len(flights) <= settings.FLIGHTS_PAGE_LIMIT
+    departures = [f["departure"] for f in flights]
+    assert departures == sorted(departures)
+    from django.utils import timezone
+
+    today = timezone.localdate().isoformat()
+    assert all(d.startswith(today) for d in departures)
+    first = flights[0]
+    assert first["from_iata"] and first["to_iata"] and first["airline"]
+    assert first["flightno"] in response.text
+
+
+def test_add_flight_twice_stores_once_and_remove(client, valkey_client, passport):
+    login(client, passport)
+    flight_id = Flight.objects.today(limit=1)[0]["flight_id"]
+
+    first = client.post("/flights/add/", {"flight_id": flight_id}, follow=True)
+    assert "added to your flights" in first.text
+    second = client.post("/flights/add/", {"flight_id": flight_id}, follow=True)
+    assert "already in your flights" in second.text
+    flights = stored(valkey_client, client)["flights"]
+    assert [f["flight_id"] for f in flights] == [flight_id]
+    assert {
+        "flightno",
+        "from_airport",
+        "from_iata",
+        "to_airport",
+        "to_iata",
+        "departure",
+        "arrival",
+        "airline",
+    } <= set(flights[0])
+
+    dashboard = client.get("/")
+    assert flights[0]["flightno"] in dashboard.text
+
+    response = client.post("/flights/remove/", {"flight_id": flight_id})
+    assert response.status_code == 302
+    assert stored(valkey_client, client)["flights"] == []
+
+
+def test_remove_is_post_only(client, passport):
+    login(client, passport)
+    assert client.get("/flights/remove/").status_code == 405
+    assert client.get("/flights/add/").status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("value", "status"), [("abc", 400), ("", 400), ("-1", 400), ("999999999", 404)]
+)
+def test_add_bad_flight_id(client, valkey_client, passport, value, status):
+    login(client, passport)
+    before = stored(valkey_client, client)
+    response = client.post("/flights/add/", {"flight_id": value})
+    assert response.status_code == status
+    assert stored(valkey_client, client) == before
+
+
+def test_logout_deletes_key_and_next_login_is_empty(client, valkey_client, passport):
+    login(client, passport)
+    client.post("/weather/", {"country": "DE", "zip": "10115"})
+    flight_id = Flight.objects.today(limit=1)[0]["flight_id"]
+    client.post("/flights/add/", {"flight_id": flight_id})
+    old_key = session_key_of(client)
+    assert valkey_client.exists(SESSION_PREFIX + old_key)
+
+    response = client.post("/logout/", follow=True)
+    assert "logged out" in response.text
+    assert not valkey_client.exists(SESSION_PREFIX + old_key)
+    assert not [k for k in valkey_client.keys("*") if k.startswith(SESSION_PREFIX)]
+
+    login(client, passport)
+    assert session_key_of(client) != old_key
+    dashboard = client.get("/")
+    assert "No weather yet" in dashboard.text
+    assert "No flights yet" in dashboard.text
+
+
+def test_logout_get_does_not_log_out(client, valkey_client, passport):
+    login(client, passport)
+    key = session_key_of(client)
+    response = client.get("/logout/")
+    assert response.status_code == 200
+    assert valkey_client.exists(SESSION_PREFIX + key)
+
+
+def test_forged_session_cookie_is_ignored(client, valkey_client):
+    client.cookies[settings.SESSION_COOKIE_NAME] = "../../etc/passwd*"
+    response = client.get("/")
+    assert response.status_code == 302
+    assert valkey_client.keys("*") == []
+
+
+def test_session_fixation_new_key_on_login(client, valkey_client, passport):
+    login(client, passport)
+    first = session_key_of(client)
+    login(client, passport)  # logging in again (e.g. as someone else) gets a new id
+    second = session_key_of(client)
+    assert first != second
+    assert not valkey_client.exists(SESSION_PREFIX + first)
+
+
+def test_failed_logins_are_throttled(client, settings):
+    settings.LOGIN_FAILURE_LIMIT = 3
+    for _ in range(3):
+        assert client.post("/login/", {"passportno": "Z00000000"}).status_code == 403
+    blocked = client.post("/login/", {"passportno": "Z00000000"})
+    assert blocked.status_code == 429
+    assert "Too many" in blocked.text

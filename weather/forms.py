@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from django import forms
+
+from .cities import cities_in, countries, find_city
+
+UNIT_CHOICES = [("imperial", "°F, mph"), ("metric", "°C, m/s")]
+
+
+class WeatherForm(forms.Form):
+    country = forms.ChoiceField(
+        label="Country",
+        choices=[("", "Choose a country…"), *countries()],
+        error_messages={
+            "required": "Choose a country.",
+            "invalid_choice": "Choose a country from the list.",
+        },
+    )
+    zip = forms.CharField(
+        label="City",
+        max_length=12,
+        error_messages={"required": "Choose a city."},
+        widget=forms.Select(),
+    )
+    units = forms.ChoiceField(
+        label="Units",
+        choices=UNIT_CHOICES,
+        initial="imperial",
+        widget=forms.RadioSelect,
+        required=False,
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        country = (self.data.get("country") or self.initial.get("country") or "").upper()
+        self.fields["zip"].widget.choices = [
+            ("", "Choose a city…" if country else "Choose a country first"),
+            *[(c.zip, f"{c.name} ({c.zip})") for c in cities_in(country)],
+        ]
+
+    def clean_units(self) -> str:
+        return self.cleaned_data.get("units") or "imperial"
+
+    def clean(self):
+        cleaned = super().clean()
+        country, zip_ = cleaned.get("country"), cleaned.get("zip")
+        if country and zip_:
+            city = find_city(country, zip_)
+            if city is None:
+                self.add_error("zip", "Choose a city of the selected country.")
+            else:
+                cleaned["city"] = city
+        return cleaned

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET, require_http_methods
+
+from passengers import session as sess
+from passengers.decorators import passenger_required
+
+from .cities import cities_in
+from .forms import WeatherForm
+from .providers.base import WeatherError
+from .services import fetch_weather
+
+
+@require_http_methods(["GET", "POST"])
+@passenger_required
+def weather(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        # ?country=XX without JavaScript: the same page with that country's cities filled in.
+        initial = {"country": request.GET.get("country", "").upper()[:2]}
+        current = sess.weather(request.session)
+        if current and not initial["country"]:
+            initial = {"country": current["country"], "zip": current["zip"]}
+        form = WeatherForm(initial={**initial, "units": (current or {}).get("units", "imperial")})
+        return render(request, "weather/form.html", {"form": form})
+
+    form = WeatherForm(request.POST)
+    if not form.is_valid():
+        return render(request, "weather/form.html", {"form": form}, status=400)
+    try:
+        result = fetch_weather(form.cleaned_data["city"], units=form.cleaned_data["units"])
+    except WeatherError as exc:
+        # The session keeps its previous weather; the form keeps what the user chose.
+        return render(
+            request,
+            "weather/form.html",
+            {"form": form, "error": exc.user_message},
+            status=exc.status,
+        )
+    sess.set_weather(request.session, result.as_session_value())
+    messages.success(request, f"Weather for {result.report.city} updated.")
+    return redirect("passengers:dashboard")
+
+
+@require_GET
+@cache_control(max_age=3600, public=True)
+def cities(request: HttpRequest) -> JsonResponse:
+    """The cities of one country for the dependent select (static data, cacheable)."""
+    country = request.GET.get("country", "").upper()[:2]
+    return JsonResponse(
+        {"country": country, "cities": [{"zip": c.zip, "name": c.name} for c in cities_in(country)]}
+    )
