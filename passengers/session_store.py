@@ -4,14 +4,18 @@ Keys are exactly `flight_session:<session key>` (as in the workshop), values com
 Compared with django.contrib.sessions.backends.cache it:
 - reads with one GETEX that also refreshes the TTL (sliding idle timeout, no write per request);
 - creates with one SET NX EX (no EXISTS probe first; NX already rejects a collision);
-- updates with one SET XX EX (no GET first; XX refuses to resurrect a session deleted meanwhile),
-  and skips the write when the data did not change;
+- updates with one compare-and-set (a small Lua script): the write only lands if the stored value
+  is still the one this request read, it never resurrects a session deleted meanwhile (logout in
+  another tab), and on a conflict (two tabs adding flights at once) the two versions are merged
+  instead of the last writer silently dropping the other's change;
+- skips the write when the data did not change;
 - lets Valkey outages raise instead of silently treating them as "logged out", so the site can
   answer 503 and the user keeps their session.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import string
 from typing import Any
@@ -24,6 +28,44 @@ from django_valkey.serializers.json import JSONSerializer
 
 KEY_CHARS = string.ascii_lowercase + string.digits
 KEY_LENGTH = 32
+MAX_MERGE_ATTEMPTS = 5
+
+# KEYS[1] session key; ARGV: SHA-1 of the value this request read, new value, ttl.
+# Returns 1 when written, -1 when the key is gone, or the current value on a conflict.
+# (A digest, not the old value itself, so an update sends the session over the wire once.)
+CAS_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if not current then return -1 end
+if redis.sha1hex(current) ~= ARGV[1] then return current end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+_MISSING = object()
+
+
+def merge_sessions(base: dict[str, Any], mine: dict[str, Any], theirs: dict[str, Any]) -> dict:
+    """Three-way merge of session data: what this request changed (base → mine) applied on top
+    of what another request stored meanwhile (theirs). Lists merge element-wise (additions
+    and removals of both sides survive); other values: this request's change wins."""
+    result = dict(theirs)
+    for key in set(base) | set(mine):
+        before, after = base.get(key, _MISSING), mine.get(key, _MISSING)
+        if before == after:
+            continue  # not changed by this request: keep theirs
+        if after is _MISSING:
+            result.pop(key, None)
+            continue
+        other = theirs.get(key, _MISSING)
+        if isinstance(after, list) and isinstance(other, list):
+            old = before if isinstance(before, list) else []
+            removed = [x for x in old if x not in after]
+            added = [x for x in after if x not in old]
+            merged = [x for x in other if x not in removed]
+            merged += [x for x in added if x not in merged]
+            result[key] = merged
+        else:
+            result[key] = after
+    return result
 
 
 def make_session_cache_key(key: str, key_prefix: str, version: int | None) -> str:
@@ -81,19 +123,40 @@ class SessionStore(CacheSessionStore):
             return self.create()
         data = self._get_session(no_load=must_create)
         payload = self._cache.client.encode(data)
-        if not must_create and payload == self._stored_payload:
+        ttl = self.get_expiry_age()
+        if must_create:
+            if not self._valkey.set(self._key(), payload, ex=ttl, nx=True):
+                raise CreateError
+            self._stored_payload = payload
+            return None
+        if payload == self._stored_payload:
             return None  # unchanged: GETEX already refreshed the TTL on load
-        written = self._valkey.set(
-            self._key(),
-            payload,
-            ex=self.get_expiry_age(),
-            nx=must_create,
-            xx=not must_create,
-        )
-        if not written:
-            raise CreateError if must_create else UpdateError
-        self._stored_payload = payload
-        return None
+        if self._stored_payload is None:
+            # Nothing was read in this request (cannot happen through the middleware): plain
+            # update that still refuses to recreate a deleted session.
+            if not self._valkey.set(self._key(), payload, ex=ttl, xx=True):
+                raise UpdateError
+            self._stored_payload = payload
+            return None
+
+        cas = self._valkey.register_script(CAS_SCRIPT)
+        expected = self._stored_payload
+        for _ in range(MAX_MERGE_ATTEMPTS):
+            digest = hashlib.sha1(expected, usedforsecurity=False).hexdigest()
+            result = cas(keys=[self._key()], args=[digest, payload, ttl])
+            if result == 1:
+                self._stored_payload = payload
+                return None
+            if result == -1:
+                raise UpdateError  # deleted meanwhile (logged out in another tab)
+            # Another request wrote first: merge both changes and try again.
+            base = self._cache.client.decode(self._stored_payload)
+            theirs = self._cache.client.decode(result)
+            data = merge_sessions(base, data, theirs)
+            self._session_cache = data
+            self._stored_payload = expected = result
+            payload = self._cache.client.encode(data)
+        raise UpdateError
 
     def delete(self, session_key: str | None = None) -> None:
         if session_key is None:

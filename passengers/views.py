@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -7,11 +9,15 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from flightsite.middleware import STORE_ERRORS
+
 from . import session as sess
 from . import throttle
 from .decorators import passenger_required
 from .forms import LoginForm
 from .models import Passenger
+
+logger = logging.getLogger(__name__)
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -35,6 +41,18 @@ def login(request: HttpRequest) -> HttpResponse:
 
     form = LoginForm(request.POST)
     context = {"form": form, "next": request.POST.get("next", "")}
+    try:
+        return _login_post(request, form, context)
+    except STORE_ERRORS as exc:
+        # Valkey is down: keep the form (and what was typed) with a retry message.
+        logger.error("Login failed, session store unavailable: %s", exc)
+        form.add_error(None, "We cannot log you in right now. Please try again in a moment.")
+        response = render(request, "passengers/login.html", context, status=503)
+        response["Retry-After"] = "5"
+        return response
+
+
+def _login_post(request: HttpRequest, form: LoginForm, context: dict) -> HttpResponse:
     if throttle.is_blocked(request):
         form.is_valid()
         form.add_error(None, "Too many failed attempts. Please wait a few minutes and try again.")
@@ -51,6 +69,7 @@ def login(request: HttpRequest) -> HttpResponse:
         return render(request, "passengers/login.html", context, status=403)
 
     sess.log_in(request.session, info.pop("passenger_id"), info)
+    request.session.save()  # here, not in the middleware, so a failure keeps the form
     messages.success(request, f"Welcome, {info['firstname']} {info['lastname']}!")
     return redirect(_next_url(request))
 
