@@ -196,9 +196,27 @@ CSRF_COOKIE_SAMESITE = "Lax"
 MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 
 # --- weather ----------------------------------------------------------------------------------
+# offline (built-in, no network) | openweathermap (needs OPENWEATHER_API_KEY) | openmeteo (no key).
+# An unknown name fails the `weather.E001` system check at startup.
 WEATHER_PROVIDER = os.environ.get("WEATHER_PROVIDER", "offline").strip().lower() or "offline"
-OPENWEATHER_API_KEY = os.environ.get("OPENWEATHER_API_KEY", "")
+OPENWEATHER_API_KEY = os.environ.get("OPENWEATHER_API_KEY", "").strip()
+# Base URLs without the endpoint (/weather, /forecast is appended): tests point them at a stub.
+OPENWEATHER_BASE_URL = os.environ.get(
+    "OPENWEATHER_BASE_URL", "https://api.openweathermap.org/data/2.5"
+)
+OPENMETEO_BASE_URL = os.environ.get("OPENMETEO_BASE_URL", "https://api.open-meteo.com/v1")
+# (connect, read) seconds. The user waits on this: a connect timeout just over the 3 s TCP
+# retransmission window, and 5 s for an answer that normally takes well under one second.
+WEATHER_HTTP_TIMEOUT = (
+    float(os.environ.get("WEATHER_HTTP_CONNECT_TIMEOUT", "3.05")),
+    float(os.environ.get("WEATHER_HTTP_READ_TIMEOUT", "5")),
+)
+# Retries of one GET on connection errors and 500/502/503/504 (never on a read timeout).
+WEATHER_HTTP_RETRIES = env_int("WEATHER_HTTP_RETRIES", 2)
+WEATHER_HTTP_BACKOFF = 0.25  # seconds; urllib3 retries at once, then waits 0.5 s
 WEATHER_CACHE_ALIAS = "default"
+# Seconds a provider answer is shared (0 disables the cache). Providers refresh "current"
+# values every 10-15 minutes, so 10 minutes costs no freshness and bounds upstream calls.
 WEATHER_CACHE_TTL = env_int("WEATHER_CACHE_TTL", 10 * 60)
 # --- end weather ------------------------------------------------------------------------------
 

@@ -3,25 +3,45 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .base import WeatherError, WeatherProvider, WeatherReport
 
+# name (the value of WEATHER_PROVIDER) -> dotted path of the class, imported on first use.
 PROVIDERS: dict[str, str] = {
     "offline": "weather.providers.offline.OfflineProvider",
+    "openweathermap": "weather.providers.openweathermap.OpenWeatherMapProvider",
+    "openmeteo": "weather.providers.openmeteo.OpenMeteoProvider",
 }
 
 
+def provider_name(name: str | None = None) -> str:
+    """The normalised provider name: `name`, else settings.WEATHER_PROVIDER, else "offline"."""
+    return (name or getattr(settings, "WEATHER_PROVIDER", "") or "offline").strip().lower()
+
+
 def get_provider(name: str | None = None) -> WeatherProvider:
-    """Instantiate the provider named by `name` or settings.WEATHER_PROVIDER."""
-    key = (name or settings.WEATHER_PROVIDER or "offline").lower()
+    """Instantiate the provider named by `name` or settings.WEATHER_PROVIDER.
+
+    An unknown name is a configuration error (the `weather.E001` system check reports it at
+    startup), not a WeatherError the user could do anything about.
+    """
+    key = provider_name(name)
     try:
         path = PROVIDERS[key]
-    except KeyError as exc:
-        raise ValueError(
+    except KeyError:
+        raise ImproperlyConfigured(
             f"Unknown WEATHER_PROVIDER {key!r}; choose one of {', '.join(sorted(PROVIDERS))}"
-        ) from exc
+        ) from None
     return import_string(path)()
 
 
-__all__ = ["PROVIDERS", "WeatherError", "WeatherProvider", "WeatherReport", "get_provider"]
+__all__ = [
+    "PROVIDERS",
+    "WeatherError",
+    "WeatherProvider",
+    "WeatherReport",
+    "get_provider",
+    "provider_name",
+]
