@@ -1,7 +1,9 @@
 # flightsite — the two commands a newcomer needs: `make run` and `make test`.
 # Everything else (venv, install, migrate, demo data, embedded Valkey) happens on the way.
 
-PYTHON ?= $(shell command -v python3.13 || command -v python3.12 || command -v python3.11 || command -v python3)
+# The first interpreter that really runs and is >= 3.11 (a pyenv shim may exist but not run).
+PYTHON ?= $(shell for p in python3 python3.11 python3.12 python3.13; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { command -v $$p; break; }; done)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
@@ -14,6 +16,7 @@ PYTEST_ARGS ?=
 .PHONY: run test install lint format bench lock clean
 
 $(PY):
+	@test -n "$(PYTHON)" || { echo "flightsite needs Python >= 3.11: install it or set PYTHON=/path/to/python3.11"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "flightsite needs Python >= 3.11 (found %s). Set PYTHON=/path/to/python3.11" % sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
