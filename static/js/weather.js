@@ -22,19 +22,33 @@
     });
   }
 
+  var latest = 0;  // only the answer to the newest request may fill the list
+
   country.addEventListener("change", function () {
+    var request = ++latest;
     hidden.value = country.value;
-    if (!country.value) { setOptions("Choose a country first", []); return; }
+    if (!country.value) {
+      setOptions("Choose a country first", []);
+      city.disabled = false;
+      city.removeAttribute("aria-busy");
+      return;
+    }
     city.disabled = true;
+    city.setAttribute("aria-busy", "true");  // screen readers: the list is being replaced
     setOptions("Loading cities…", []);
     fetch(form.dataset.citiesUrl + "?country=" + encodeURIComponent(country.value),
           { headers: { "Accept": "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
-      .then(function (data) { setOptions("Choose a city…", data.cities); })
+      .then(function (data) {
+        if (request !== latest) return;
+        setOptions("Choose a city…", data.cities);
+        city.disabled = false;
+        city.removeAttribute("aria-busy");
+        city.focus();
+      })
       .catch(function () {
         // Fall back to the no-JavaScript path: reload with the country chosen.
-        document.getElementById("country-form").submit();
-      })
-      .finally(function () { city.disabled = false; city.focus(); });
+        if (request === latest) document.getElementById("country-form").submit();
+      });
   });
 })();

@@ -1,0 +1,428 @@
+"""End to end in headless Chromium (Playwright) against a live server, real Valkey included.
+
+Every step is screenshotted into test-artifacts/screenshots/ (kept by CI as artifacts). With
+UPDATE_DOCS_SCREENSHOTS=1 the desktop flow also rewrites the README images in docs/:
+
+    UPDATE_DOCS_SCREENSHOTS=1 make test PYTEST_ARGS="-m browser"
+
+Only the browser tests are skipped when there is no Chromium (/usr/bin/chromium or
+$CHROMIUM_PATH); Playwright's own browser download is never used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import valkey
+from django.conf import settings
+from django.template.loader import render_to_string
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Response,
+    expect,
+    sync_playwright,
+)
+from playwright.sync_api import Error as PlaywrightError
+
+from .conftest import BOTH_DBS
+from .helpers import SESSION_PREFIX
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+DOCS = ROOT / "docs"
+UPDATE_DOCS = os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1"
+
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI containers run as root without user namespaces
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 800}
+MOBILE = {"width": 375, "height": 812}
+# Generous: CI is a busy 2-core machine, sometimes with MariaDB behind the live server.
+TIMEOUT_MS = 20_000
+expect.set_options(timeout=TIMEOUT_MS)
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"no Chromium at {CHROMIUM}: install Debian's chromium or set CHROMIUM_PATH",
+)
+# live_server runs in another thread, so the tests need real commits, not a rolled-back atomic.
+live_db = pytest.mark.django_db(transaction=True, databases=BOTH_DBS)
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the module (launching it is the slow part)."""
+    with pytest.MonkeyPatch.context() as mp:
+        # Playwright's sync API keeps an asyncio loop running in this thread; Django would then
+        # refuse the ORM calls of pytest-django's database teardown (SynchronousOnlyOperation).
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+            )
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+
+
+@pytest.fixture
+def open_page(
+    browser: Browser, live_server: Any, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Page]]:
+    """Factory for pages in fresh browser contexts (own cookies) on the live server.
+
+    JavaScript errors on any page fail the test; when the test fails, a screenshot of every
+    open page is saved as FAILED-<test>-<n>.png.
+    """
+    contexts: list[BrowserContext] = []
+    js_errors: list[str] = []  # uncaught page errors and failed static files
+
+    def make(viewport: dict[str, int] = DESKTOP, javascript: bool = True) -> Page:
+        context = browser.new_context(
+            base_url=live_server.url,
+            viewport=viewport,
+            java_script_enabled=javascript,
+            locale="en-GB",
+            reduced_motion="reduce",
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+        page.on("response", check_asset)
+        return page
+
+    def check_asset(response: Response) -> None:
+        # A missing stylesheet, script or icon would still let the flow pass: catch it here.
+        if response.status >= 400 and "/static/" in response.url:
+            js_errors.append(f"{response.status} {response.url}")
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for stale in SCREENSHOTS.glob(f"FAILED-{request.node.name}-*.png"):
+        stale.unlink()
+    failed_before = request.session.testsfailed
+    yield make
+    try:
+        if request.session.testsfailed > failed_before:
+            pages = [page for context in contexts for page in context.pages]
+            for n, page in enumerate(pages):
+                # A hung page must not hide the real failure behind a teardown error.
+                with contextlib.suppress(PlaywrightError):
+                    page.screenshot(
+                        path=SCREENSHOTS / f"FAILED-{request.node.name}-{n}.png",
+                        full_page=True,
+                        timeout=5_000,
+                    )
+        else:
+            assert not js_errors, f"JavaScript errors or broken assets: {js_errors}"
+    finally:
+        for context in contexts:
+            context.close()
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def shot(page: Page, name: str, doc: str | None = None) -> None:
+    """Save a full-page screenshot; with UPDATE_DOCS_SCREENSHOTS=1 also docs/<doc>.png."""
+    page.wait_for_load_state("load")  # stylesheet and favicon in, so the picture is final
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True, animations="disabled")
+    if doc and UPDATE_DOCS:
+        DOCS.mkdir(exist_ok=True)
+        page.screenshot(path=DOCS / f"{doc}.png", full_page=True, animations="disabled")
+
+
+def submit(page: Page, button: Locator) -> None:
+    """Click a submit button and wait for the page it leads to (POST → redirect → GET)."""
+    with page.expect_navigation(wait_until="load"):
+        button.click()
+
+
+def session_key(page: Page) -> str | None:
+    for cookie in page.context.cookies():
+        if cookie["name"] == settings.SESSION_COOKIE_NAME and cookie["value"]:
+            return cookie["value"]
+    return None
+
+
+def stored_session(client: valkey.Valkey, page: Page) -> dict[str, Any]:
+    key = session_key(page)
+    assert key, "the browser has no session cookie"
+    raw = client.get(SESSION_PREFIX + key)
+    assert raw is not None, f"{SESSION_PREFIX}{key} is missing in Valkey"
+    return json.loads(raw)
+
+
+def session_keys(client: valkey.Valkey) -> list[str]:
+    return [k for k in client.keys("*") if k.startswith(SESSION_PREFIX)]
+
+
+def log_in(page: Page, passport: str) -> None:
+    page.goto("/login/")
+    page.get_by_label("Passport number").fill(passport)
+    submit(page, page.locator("main").get_by_role("button", name="Log in"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Hello, "))
+
+
+def at_path(path: str) -> re.Pattern[str]:
+    """A URL pattern for exactly this path (and query) on the live server."""
+    return re.compile(r"^https?://[^/]+" + path + "$")
+
+
+def unlabelled_controls(page: Page) -> list[str]:
+    """Form controls without a label and buttons without a name (should be none)."""
+    return page.evaluate(
+        """() => [
+          ...[...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
+            .filter(el => !el.labels.length && !el.getAttribute("aria-label"))
+            .map(el => el.name || el.id),
+          ...[...document.querySelectorAll("button")]
+            .filter(el => !(el.getAttribute("aria-label") || el.textContent.trim()))
+            .map(el => el.outerHTML),
+        ]"""
+    )
+
+
+def no_horizontal_scroll(page: Page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+# --- tests ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@needs_chromium
+@live_db
+def test_whole_flow_in_a_real_browser(
+    open_page: Callable[..., Page], valkey_client: valkey.Valkey, passport: str
+) -> None:
+    page = open_page()
+
+    # Not logged in: the dashboard sends us to the login page.
+    page.goto("/")
+    expect(page).to_have_url(at_path(r"/login/"))
+    expect(page.get_by_label("Passport number")).to_be_focused()
+    shot(page, "01-login", doc="login")
+    assert unlabelled_controls(page) == []
+    # Keyboard focus is visible: Tab from the (autofocused) field to the button.
+    page.keyboard.press("Tab")
+    expect(page.locator("main").get_by_role("button", name="Log in")).to_be_focused()
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("", "none"), "no visible focus on the login button"
+
+    # An unknown passport: an error tied to the field, and nothing written to Valkey.
+    page.get_by_label("Passport number").fill("Z9999999")
+    submit(page, page.locator("main").get_by_role("button", name="Log in"))
+    field = page.get_by_label("Passport number")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    error_id = field.get_attribute("aria-describedby")
+    assert error_id, "the invalid field points to no error message"
+    expect(page.locator(f"#{error_id}")).to_contain_text("no passenger with this passport")
+    assert session_keys(valkey_client) == []
+    shot(page, "02-login-error")
+
+    # Log in: the passenger is in the header, on the dashboard and in the Valkey key.
+    log_in(page, passport)
+    expect(page.locator(".message-success")).to_contain_text("Welcome")
+    passenger = stored_session(valkey_client, page)["passenger"]
+    assert passenger["passportno"] == passport
+    full_name = f"{passenger['firstname']} {passenger['lastname']}"
+    expect(page.get_by_test_id("header-name")).to_have_text(full_name)
+    expect(page.get_by_test_id("passport")).to_have_text(passport)
+    expect(page.get_by_test_id("weather-card")).to_contain_text("No weather yet")
+    expect(page.get_by_test_id("flights-card")).to_contain_text("No flights yet")
+    assert 0 < valkey_client.ttl(SESSION_PREFIX + session_key(page)) <= settings.SESSION_COOKIE_AGE
+    shot(page, "03-dashboard-empty")
+
+    # Weather: the country fills the city select from /weather/cities/ without a reload.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Weather").click()
+    expect(page).to_have_url(at_path(r"/weather/"))
+    city = page.get_by_label("City", exact=True)
+    expect(city.locator("option")).to_have_count(1)  # "Choose a country first"
+    page.evaluate("window.__sameDocument = true")  # gone if the page were reloaded
+    with page.expect_response(re.compile(r"/weather/cities/\?country=GB$")) as cities:
+        page.get_by_label("Country", exact=True).select_option("GB")
+    assert cities.value.ok
+    expect(city.locator("option[value='B1']")).to_have_text("Birmingham (B1)")
+    expect(city).to_be_enabled()
+    assert page.evaluate("window.__sameDocument") is True
+    expect(page).to_have_url(at_path(r"/weather/"))
+    city.select_option("B1")
+    assert unlabelled_controls(page) == []
+    page.get_by_label("°C, m/s").check()
+    shot(page, "04-weather-form", doc="weather")
+    submit(page, page.get_by_role("button", name="Get the weather"))
+    expect(page).to_have_url(at_path(r"/"))
+    expect(page.locator(".message-success")).to_contain_text("Weather for Birmingham updated")
+    weather_card = page.get_by_test_id("weather-card")
+    expect(weather_card).to_contain_text("Birmingham, GB")
+    expect(page.get_by_test_id("weather-temp")).to_contain_text("°C")
+    assert stored_session(valkey_client, page)["weather"]["zip"] == "B1"
+    shot(page, "05-dashboard-weather")
+
+    # Flights: add the first two of today's flights.
+    page.get_by_role("link", name="Browse today's flights").click()
+    expect(page).to_have_url(at_path(r"/flights/"))
+    rows = page.get_by_test_id("flights-table").locator("tbody tr")
+    expect(rows.nth(1)).to_be_visible()
+    picked = []
+    for n in range(2):
+        row = rows.nth(n)
+        flight_id = int(row.get_attribute("data-flight-id") or 0)
+        flightno = row.locator("td").first.inner_text().strip()
+        picked.append((flight_id, flightno))
+        submit(page, row.get_by_role("button", name=f"Add flight {flightno}"))
+        expect(page.locator(".message-success")).to_contain_text(f"Flight {flightno}")
+        added = page.locator(f"tr[data-flight-id='{flight_id}']")
+        expect(added.get_by_text("Added", exact=True)).to_be_visible()
+    assert [f["flight_id"] for f in stored_session(valkey_client, page)["flights"]] == [
+        flight_id for flight_id, _ in picked
+    ]
+    assert unlabelled_controls(page) == []
+    shot(page, "06-flights", doc="flights")
+
+    # Dashboard: both flights; remove the first one.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
+    flights_card = page.get_by_test_id("flights-card")
+    expect(flights_card.locator("tbody tr")).to_have_count(2)
+    (gone_id, gone_no), (kept_id, kept_no) = picked
+    submit(page, flights_card.get_by_role("button", name=f"Remove flight {gone_no}"))
+    expect(page.locator(".message-success")).to_contain_text("Flight removed")
+    expect(flights_card.locator("tbody tr")).to_have_count(1)
+    expect(flights_card.locator(f"tr[data-flight-id='{kept_id}']")).to_contain_text(kept_no)
+    expect(flights_card.locator(f"tr[data-flight-id='{gone_id}']")).to_have_count(0)
+    expect(page.get_by_test_id("passenger-card")).to_contain_text(full_name)
+    expect(weather_card).to_contain_text("Birmingham, GB")
+    shot(page, "07-dashboard", doc="dashboard")
+
+    data = stored_session(valkey_client, page)
+    assert data["passenger"]["passportno"] == passport
+    assert data["weather"]["city"] == "Birmingham"
+    assert [f["flight_id"] for f in data["flights"]] == [kept_id]
+
+    # Log out with the header button: the key is deleted at once.
+    old_key = session_key(page)
+    submit(page, page.locator(".site-header").get_by_role("button", name="Log out"))
+    expect(page).to_have_url(at_path(r"/login/"))
+    expect(page.locator(".message-info")).to_contain_text("You are logged out")
+    expect(page.get_by_test_id("header-name")).to_have_count(0)
+    assert not valkey_client.exists(SESSION_PREFIX + old_key)
+    assert session_keys(valkey_client) == []
+    assert session_key(page) is None
+    shot(page, "08-logged-out")
+
+    # Log in again: a new, empty session.
+    log_in(page, passport)
+    assert session_key(page) != old_key
+    expect(page.get_by_test_id("weather-card")).to_contain_text("No weather yet")
+    expect(page.get_by_test_id("flights-card")).to_contain_text("No flights yet")
+    data = stored_session(valkey_client, page)
+    assert "weather" not in data and not data.get("flights")
+    shot(page, "09-dashboard-again")
+
+
+@pytest.mark.browser
+@needs_chromium
+@live_db
+def test_weather_without_javascript(
+    open_page: Callable[..., Page], valkey_client: valkey.Valkey, passport: str
+) -> None:
+    page = open_page(javascript=False)
+    log_in(page, passport)
+    page.goto("/weather/")
+    page.get_by_label("Country", exact=True).select_option("JP")
+    # The <noscript> button submits the country form: a GET round trip fills the cities.
+    submit(page, page.get_by_role("button", name="Show cities"))
+    expect(page).to_have_url(at_path(r"/weather/\?country=JP"))
+    city = page.get_by_label("City", exact=True)
+    expect(city.locator("option")).to_have_count(6)  # the placeholder and Japan's 5 cities
+    city.select_option(city.locator("option", has_text="Tokyo").get_attribute("value"))
+    shot(page, "10-weather-no-js")
+    submit(page, page.get_by_role("button", name="Get the weather"))
+    expect(page.get_by_test_id("weather-card")).to_contain_text("Tokyo, JP")
+    assert stored_session(valkey_client, page)["weather"]["city"] == "Tokyo"
+
+
+@pytest.mark.browser
+@needs_chromium
+@live_db
+def test_mobile_layout(open_page: Callable[..., Page], passport: str) -> None:
+    page = open_page(viewport=MOBILE)
+    page.goto("/login/")
+    assert no_horizontal_scroll(page)
+    shot(page, "11-mobile-login")
+
+    log_in(page, passport)
+    expect(page.locator(".site-header").get_by_role("button", name="Log out")).to_be_visible()
+    expect(page.get_by_test_id("header-name")).to_be_visible()
+    page.goto("/flights/")
+    first = page.get_by_test_id("flights-table").locator("tbody tr").first
+    submit(page, first.get_by_role("button", name=re.compile(r"^Add flight")))
+    page.goto("/")
+    expect(page.get_by_test_id("flights-card").locator("tbody tr")).to_have_count(1)
+    # Wide tables scroll inside their card; the page itself never scrolls sideways.
+    assert no_horizontal_scroll(page)
+    shot(page, "12-mobile-dashboard")
+    page.goto("/flights/")
+    assert no_horizontal_scroll(page)
+    shot(page, "13-mobile-flights")
+    page.goto("/weather/")
+    assert no_horizontal_scroll(page)
+    shot(page, "14-mobile-weather")
+
+
+@pytest.mark.browser
+@needs_chromium
+@live_db
+def test_error_pages(open_page: Callable[..., Page], passport: str) -> None:
+    page = open_page()
+    log_in(page, passport)
+
+    response = page.goto("/no-such-page/")
+    assert response is not None and response.status == 404
+    expect(page.get_by_test_id("error-page")).to_contain_text("Not found")
+    expect(page.get_by_test_id("header-name")).to_be_visible()  # still our site, still you
+    shot(page, "15-error-404")
+
+    # 500 and 503 are standalone pages (no base template, no session): render them on the
+    # live server's origin so their stylesheet link resolves.
+    for name, context in (("500", {}), ("503", {"reason": "session store"})):
+        page.goto("/login/")
+        page.set_content(render_to_string(f"{name}.html", context), wait_until="load")
+        expect(page.locator("h1")).to_be_visible()
+        brand = page.evaluate(
+            "getComputedStyle(document.documentElement).getPropertyValue('--brand')"
+        )
+        assert brand.strip(), "site.css did not load on the error page"
+        shot(page, f"16-error-{name}")
+
+
+@pytest.mark.django_db(databases=BOTH_DBS)
+def test_form_errors_are_tied_to_their_fields(client: Any) -> None:
+    """Without a browser: an invalid field says so and names its error message."""
+    response = client.post("/login/", {"passportno": "X' OR 1=1"})
+    assert response.status_code == 400
+    html = response.text
+    assert 'aria-invalid="true"' in html
+    assert 'aria-describedby="id_passportno_error"' in html
+    assert 'id="id_passportno_error"' in html
