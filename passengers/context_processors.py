@@ -4,6 +4,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from flightsite.middleware import STORE_ERRORS
+
 from . import session as sess
 
 
@@ -12,4 +14,7 @@ def passenger(request: HttpRequest) -> dict[str, Any]:
     session = getattr(request, "session", None)
     if session is None or session.session_key is None:
         return {"current_passenger": None}
-    return {"current_passenger": sess.passenger(session)}
+    try:
+        return {"current_passenger": sess.passenger(session)}
+    except STORE_ERRORS:  # rendering an error page while Valkey is down: no header name
+        return {"current_passenger": None}

@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods
 
+from flightsite.middleware import STORE_ERRORS
 from passengers import session as sess
 from passengers.decorators import passenger_required
 
@@ -14,19 +15,42 @@ from .forms import WeatherForm
 from .providers.base import WeatherError
 from .services import fetch_weather
 
+STORE_DOWN = "We cannot save your weather right now. Your choice is kept: please try again."
+
+
+def _store_down(request: HttpRequest, form: WeatherForm) -> HttpResponse:
+    """Valkey is unreachable: the form again, with what the user chose, and a 503."""
+    form.is_valid()  # bound data is re-rendered as chosen
+    response = render(request, "weather/form.html", {"form": form, "error": STORE_DOWN}, status=503)
+    response["Retry-After"] = "5"
+    return response
+
 
 @require_http_methods(["GET", "POST"])
-@passenger_required
 def weather(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
-        # ?country=XX without JavaScript: the same page with that country's cities filled in.
-        initial = {"country": request.GET.get("country", "").upper()[:2]}
-        current = sess.weather(request.session)
-        if current and not initial["country"]:
-            initial = {"country": current["country"], "zip": current["zip"]}
-        form = WeatherForm(initial={**initial, "units": (current or {}).get("units", "imperial")})
-        return render(request, "weather/form.html", {"form": form})
+    if request.method == "POST":
+        try:
+            logged_in = sess.is_logged_in(request.session)
+        except STORE_ERRORS:
+            return _store_down(request, WeatherForm(request.POST))
+        if not logged_in:
+            return redirect("passengers:login")
+        return _weather_post(request)
+    return _weather_get(request)
 
+
+@passenger_required
+def _weather_get(request: HttpRequest) -> HttpResponse:
+    # ?country=XX without JavaScript: the same page with that country's cities filled in.
+    initial = {"country": request.GET.get("country", "").upper()[:2]}
+    current = sess.weather(request.session)
+    if current and not initial["country"]:
+        initial = {"country": current["country"], "zip": current["zip"]}
+    form = WeatherForm(initial={**initial, "units": (current or {}).get("units", "imperial")})
+    return render(request, "weather/form.html", {"form": form})
+
+
+def _weather_post(request: HttpRequest) -> HttpResponse:
     form = WeatherForm(request.POST)
     if not form.is_valid():
         return render(request, "weather/form.html", {"form": form}, status=400)
@@ -41,6 +65,10 @@ def weather(request: HttpRequest) -> HttpResponse:
             status=exc.status,
         )
     sess.set_weather(request.session, result.as_session_value())
+    try:
+        request.session.save()  # here, not in the middleware, so a failure keeps the form
+    except STORE_ERRORS:
+        return _store_down(request, form)
     messages.success(request, f"Weather for {result.report.city} updated.")
     return redirect("passengers:dashboard")
 
