@@ -161,7 +161,7 @@ CACHES = {
         "KEY_PREFIX": "flightsite",
         "OPTIONS": {
             **_valkey_options,
-            "SERIALIZER": "django_valkey.serializers.json.JSONSerializer",
+            "SERIALIZER": "passengers.session_store.CompactJSONSerializer",
         },
     },
     # Sessions only: keys are exactly `flight_session:<session key>`, values compact JSON.
