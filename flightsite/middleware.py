@@ -1,4 +1,5 @@
-"""Turn a Valkey outage into a clear 503 page instead of a 500 or a silent logout."""
+"""Turn an outage (Valkey or the database) into a clear 503 page, never a 500 or a silent
+logout."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 
 import valkey.exceptions
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django_valkey.exceptions import ConnectionInterrupted
@@ -21,13 +23,39 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def store_unavailable(request: HttpRequest, exc: BaseException) -> HttpResponse:
-    logger.error("Session store unavailable: %s", exc)
-    body = render_to_string("503.html", {"reason": "session store"}, request=None)
+DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+
+
+def unavailable(reason: str) -> HttpResponse:
+    body = render_to_string("503.html", {"reason": reason}, request=None)
     response = HttpResponse(body, status=503)
     response["Retry-After"] = "5"
     response["Cache-Control"] = "no-store"
     return response
+
+
+def store_unavailable(request: HttpRequest, exc: BaseException) -> HttpResponse:
+    logger.error("Session store unavailable: %s", exc)
+    return unavailable("session store")
+
+
+class DatabaseUnavailableMiddleware:
+    """A database that cannot be reached (MySQL down, too many connections) is a 503.
+
+    Only connection-level errors: a programming error in a query must stay a 500 and be fixed.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, DB_ERRORS):
+            logger.error("Database unavailable: %s", exception)
+            return unavailable("flight database")
+        return None
 
 
 class ValkeySessionMiddleware(SessionMiddleware):

@@ -9,7 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from flightsite.middleware import STORE_ERRORS
+from flightsite.middleware import DB_ERRORS, STORE_ERRORS
 
 from . import session as sess
 from . import throttle
@@ -62,7 +62,14 @@ def _login_post(request: HttpRequest, form: LoginForm, context: dict) -> HttpRes
     if not form.is_valid():
         return render(request, "passengers/login.html", context, status=400)
 
-    info = Passenger.objects.for_login(form.cleaned_data["passportno"])
+    try:
+        info = Passenger.objects.for_login(form.cleaned_data["passportno"])
+    except DB_ERRORS as exc:
+        logger.error("Login failed, database unavailable: %s", exc)
+        form.add_error(None, "We cannot check passports right now. Please try again in a moment.")
+        response = render(request, "passengers/login.html", context, status=503)
+        response["Retry-After"] = "5"
+        return response
     if info is None:
         throttle.record_failure(request)
         form.add_error("passportno", "We found no passenger with this passport number.")

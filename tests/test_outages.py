@@ -1,0 +1,43 @@
+"""The database going away is a 503 with a clear message, never a 500 (failure injected with
+Django's execute_wrapper hook on the real connection)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import OperationalError, connections
+
+from .conftest import BOTH_DBS
+from .helpers import login, session_key_of
+
+pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
+
+
+def refuse(execute, sql, params, many, context):
+    raise OperationalError("(2003, \"Can't connect to MySQL server on '127.0.0.1'\")")
+
+
+def test_flights_page_when_database_is_down(client, passport):
+    login(client, passport)
+    with connections["flughafendb"].execute_wrapper(refuse):
+        response = client.get("/flights/")
+    assert response.status_code == 503
+    assert "flight database" in response.text
+    assert client.get("/").status_code == 200  # the dashboard needs no database
+
+
+def test_login_when_database_is_down_keeps_input(client, valkey_client, passport):
+    with connections["flughafendb"].execute_wrapper(refuse):
+        response = login(client, passport)
+    assert response.status_code == 503
+    assert f'value="{passport}"' in response.text
+    assert session_key_of(client) is None
+    assert valkey_client.keys("flight_session:*") == []
+
+
+def test_add_flight_when_database_is_down_keeps_session(client, valkey_client, passport):
+    login(client, passport)
+    before = valkey_client.get("flight_session:" + session_key_of(client))
+    with connections["flughafendb"].execute_wrapper(refuse):
+        response = client.post("/flights/add/", {"flight_id": "1"})
+    assert response.status_code == 503
+    assert valkey_client.get("flight_session:" + session_key_of(client)) == before
