@@ -27,8 +27,22 @@ class LegacyWriteError(RuntimeError):
     """A write to flughafendb was attempted outside load_demo_data."""
 
 
+# A read-looking statement can still write: `WITH … DELETE` (SQLite, MySQL 8) or
+# `SELECT … INTO OUTFILE`.
+_HIDDEN_WRITE_RE = re.compile(
+    r"\b(INSERT|UPDATE|DELETE|REPLACE)\b(?!\s*\()|\bINTO\s+(OUTFILE|DUMPFILE)\b", re.IGNORECASE
+)
+_FOR_UPDATE_RE = re.compile(r"\bFOR\s+UPDATE\b", re.IGNORECASE)
+
+
 def is_read(sql: str) -> bool:
-    return bool(_READ_RE.match(sql))
+    if not _READ_RE.match(sql):
+        return False
+    if re.match(r"^\s*(\(?\s*SELECT|WITH)\b", sql, re.IGNORECASE):
+        # Strip quoted identifiers/strings so a column or value called "update" is not a write.
+        bare = re.sub(r"`[^`]*`|\"[^\"]*\"|'[^']*'", "", _FOR_UPDATE_RE.sub("", sql))
+        return not _HIDDEN_WRITE_RE.search(bare)
+    return True
 
 
 def _guard(execute: Any, sql: str, params: Any, many: bool, context: dict) -> Any:

@@ -1,0 +1,84 @@
+# syntax=docker/dockerfile:1
+# flightsite: Django under gunicorn on port 8000, as a non-root user. Used by docker-compose.yml
+# (with Valkey and MySQL 8.4); works with any VALKEY_URL / FLUGHAFENDB_URL / DJANGO_DB_URL.
+#
+# Bookworm on purpose: mysqlclient links Debian's MariaDB Connector/C. Bookworm's 3.3 (OpenSSL)
+# logs in to MySQL 8.4 with caching_sha2_password over a plain connection (it fetches the
+# server's RSA key). Trixie's 3.4 always verifies the server certificate, and MySQL's
+# auto-generated one is self-signed, so the connection fails unless you give it a CA.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# --- build: compile mysqlclient against the client headers, install the locked dependencies --
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        build-essential pkg-config default-libmysqlclient-dev \
+    && rm -rf /var/lib/apt/lists/*
+RUN python -m venv /venv
+ENV PATH=/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml constraints.txt README.md ./
+COPY flightsite ./flightsite
+COPY passengers ./passengers
+COPY flights ./flights
+COPY weather ./weather
+# The code runs from /app, next to templates/, static/ and schema/ (BASE_DIR): keep only the
+# dependencies in the venv, so that there is exactly one copy of it.
+RUN pip install -c constraints.txt ".[mysql,server]" && pip uninstall --yes flightsite
+
+# --- runtime -------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE}
+# libmariadb3: the client library mysqlclient was built against.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libmariadb3 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --home-dir /app --no-create-home app \
+    && mkdir -p /data && chown app:app /data
+COPY --from=build /venv /venv
+ENV PATH=/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    DJANGO_SETTINGS_MODULE=flightsite.settings \
+    DJANGO_DEBUG=0 \
+    DJANGO_MANIFEST_STATIC=1 \
+    DJANGO_STATIC_ROOT=/app/staticfiles \
+    FLIGHTSITE_VAR_DIR=/data \
+    DJANGO_DB_URL=sqlite:////data/django.sqlite3
+WORKDIR /app
+COPY manage.py ./
+COPY schema ./schema
+COPY templates ./templates
+COPY static ./static
+COPY flightsite ./flightsite
+COPY passengers ./passengers
+COPY flights ./flights
+COPY weather ./weather
+# Hashed, compressed static files served by WhiteNoise; built once, owned by root (read-only).
+RUN FLIGHTSITE_VAR_DIR=/tmp/collectstatic python manage.py collectstatic --noinput -v 0 \
+    && rm -rf /tmp/collectstatic
+
+# Prepare the databases before the server starts: Django's tables (migrate) and, unless
+# LOAD_DEMO_DATA=0 (a real flughafendb), the demo data: created and loaded on the first start,
+# afterwards only flights for coming days that have none. Other commands run as given.
+COPY --chmod=755 <<"EOF" /usr/local/bin/flightsite-entrypoint
+#!/bin/sh
+set -eu
+if [ "${1:-}" = "gunicorn" ]; then
+    python manage.py migrate --noinput
+    if [ "${LOAD_DEMO_DATA:-1}" = "1" ]; then
+        python manage.py load_demo_data --if-needed --size "${DEMO_DATA_SIZE:-small}" --no-progress
+    fi
+fi
+exec "$@"
+EOF
+
+USER app
+EXPOSE 8000
+VOLUME ["/data"]
+ENTRYPOINT ["flightsite-entrypoint"]
+# GUNICORN_CMD_ARGS adds or overrides options (e.g. "--workers 4"). No control socket: it
+# would go to $HOME/.gunicorn, which the app user cannot write, and nothing here uses gunicornc.
+CMD ["gunicorn", "flightsite.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", \
+     "--access-logfile", "-", "--timeout", "30", "--no-control-socket"]
