@@ -95,6 +95,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default="sync",
+                        help="gunicorn worker class (sync, as the Flask figures; or gthread)")
+    parser.add_argument("--output", default="http_load", help="results file name (no suffix)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
@@ -220,8 +223,8 @@ def main() -> int:
             server.stop()
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "http_load.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS / 'http_load.json'}")
+    (RESULTS / f"{args.output}.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS / f'{args.output}.json'}")
     try:
         import matplotlib
 
@@ -240,8 +243,8 @@ def main() -> int:
         ax.set_title(f"wrk -c{args.connections}, {args.duration}s per page")
         ax.legend()
         fig.tight_layout()
-        fig.savefig(RESULTS / "http_load.png", dpi=100)
-        print(f"wrote {RESULTS / 'http_load.png'}")
+        fig.savefig(RESULTS / f"{args.output}.png", dpi=100)
+        print(f"wrote {RESULTS / f'{args.output}.png'}")
     except ImportError:
         print("matplotlib not installed: no plot (pip install -e '.[bench]')")
     return 0
