@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -13,12 +15,13 @@ from passengers.decorators import passenger_required
 
 from .models import Flight
 
+# ASCII only: str.isdigit() also accepts fullwidth and other Unicode digits.
+FLIGHT_ID_RE = re.compile(r"[0-9]{1,10}")
+
 
 def _flight_id(request: HttpRequest) -> int | None:
     raw = request.POST.get("flight_id", "")
-    if not raw.isdigit() or len(raw) > 10:
-        return None
-    return int(raw)
+    return int(raw) if FLIGHT_ID_RE.fullmatch(raw) else None
 
 
 @require_GET

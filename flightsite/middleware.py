@@ -76,3 +76,23 @@ class ValkeySessionMiddleware(SessionMiddleware):
             return super().process_response(request, response)
         except STORE_ERRORS as exc:
             return store_unavailable(request, exc)
+
+
+class MethodNotAllowedPageMiddleware:
+    """Django answers a wrong method with an empty 405; give it a page that says so."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code == 405 and not response.content:
+            from flightsite.errors import error_page
+
+            allowed = response.get("Allow", "")
+            page = error_page(
+                request, 405, f"This address does not accept {request.method} requests."
+            )
+            page["Allow"] = allowed
+            return page
+        return response

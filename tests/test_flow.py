@@ -233,3 +233,17 @@ def test_failed_logins_are_throttled(client, settings):
     blocked = client.post("/login/", {"passportno": "Z00000000"})
     assert blocked.status_code == 429
     assert "Too many" in blocked.text
+
+
+def test_fullwidth_digits_are_not_a_flight_id(client, valkey_client, passport):
+    login(client, passport)
+    response = client.post("/flights/add/", {"flight_id": "\uff11\uff12"})  # fullwidth "12"
+    assert response.status_code == 400
+    assert "flights" not in stored(valkey_client, client)
+
+
+def test_wrong_method_gets_a_page_and_allow_header(client):
+    response = client.put("/login/")
+    assert response.status_code == 405
+    assert "does not accept PUT" in response.text
+    assert "POST" in response["Allow"]
