@@ -27,7 +27,7 @@ def mysql_reachable() -> bool:
 
 
 def main() -> int:
-    scripts = ["valkey_trace.py", "http_load.py"]
+    scripts = ["valkey_trace.py", "parallel_adds.py", "http_load.py"]
     if mysql_reachable():
         scripts.append("db_queries.py")
     else:
