@@ -95,8 +95,11 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worker-class", default="sync",
-                        help="gunicorn worker class (sync, as the Flask figures; or gthread)")
+    parser.add_argument(
+        "--worker-class",
+        default="sync",
+        help="gunicorn worker class (sync, as the Flask figures; or gthread)",
+    )
     parser.add_argument("--output", default="http_load", help="results file name (no suffix)")
     args = parser.parse_args()
     if not shutil.which("wrk"):

@@ -10,7 +10,7 @@ from django.conf import settings
 from flights.models import Flight
 
 from .conftest import BOTH_DBS
-from .helpers import SESSION_PREFIX, login, session_key_of
+from .helpers import SESSION_PREFIX, flight_rows, login, session_key_of
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -123,17 +123,25 @@ def test_flights_page_lists_todays_flights(client, passport):
     login(client, passport)
     response = client.get("/flights/")
     assert response.status_code == 200
-    flights = response.context["flights"]
-    assert 0 < len(flights) <= settings.FLIGHTS_PAGE_LIMIT
-    departures = [f["departure"] for f in flights]
+    rows = flight_rows(response.text)
+    assert 0 < len(rows) <= settings.FLIGHTS_PAGE_LIMIT
+    departures = [r["Departure datetime"] for r in rows]
     assert departures == sorted(departures)
     from django.utils import timezone
 
     today = timezone.localdate().isoformat()
     assert all(d.startswith(today) for d in departures)
-    first = flights[0]
+    # The rows are exactly the query's flights, in its order, each with its cells filled in.
+    flights = Flight.objects.today(limit=settings.FLIGHTS_PAGE_LIMIT)
+    assert [int(r["flight_id"]) for r in rows] == [f["flight_id"] for f in flights]
+    first, row = flights[0], rows[0]
     assert first["from_iata"] and first["to_iata"] and first["airline"]
-    assert first["flightno"] in response.text
+    assert row["Flight"] == first["flightno"]
+    assert row["From"] == f"{first['from_airport']} {first['from_iata']}"
+    assert row["To"] == f"{first['to_airport']} {first['to_iata']}"
+    assert row["Departure datetime"] == first["departure"]
+    assert row["Departure"] == first["departure"][11:16]
+    assert row["Airline"] == first["airline"]
 
 
 def test_add_flight_twice_stores_once_and_remove(client, valkey_client, passport):
