@@ -45,6 +45,10 @@ def existing_tables(alias: str = LEGACY_ALIAS) -> set[str]:
 def create_schema(alias: str = LEGACY_ALIAS) -> None:
     """Create any missing flughafendb table (CREATE TABLE IF NOT EXISTS; existing data kept)."""
     connection = connections[alias]
+    if set(TABLES) <= existing_tables(alias):
+        # Nothing to create, and on MySQL even CREATE TABLE IF NOT EXISTS commits the open
+        # transaction implicitly: don't send DDL that would do nothing else.
+        return
     with legacy_writes_allowed(), connection.cursor() as cursor:
         for sql in statements(connection.vendor):
             cursor.execute(sql)
