@@ -26,7 +26,7 @@ def _next_url(request: HttpRequest) -> str:
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
-    return "passengers:dashboard"
+    return ""
 
 
 @never_cache
@@ -90,7 +90,7 @@ def _login_post(request: HttpRequest, form: LoginForm, context: dict) -> HttpRes
     sess.log_in(request.session, info.pop("passenger_id"), info)
     request.session.save()  # here, not in the middleware, so a failure keeps the form
     messages.success(request, f"Welcome, {info['firstname']} {info['lastname']}!")
-    return redirect(_next_url(request))
+    return redirect(_next_url(request) or "passengers:dashboard")
 
 
 @never_cache

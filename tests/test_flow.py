@@ -255,3 +255,13 @@ def test_wrong_method_gets_a_page_and_allow_header(client):
     assert response.status_code == 405
     assert "does not accept PUT" in response.text
     assert "POST" in response["Allow"]
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [("/flights/", "/flights/"), ("https://evil.example/", "/"), ("//evil.example", "/")],
+)
+def test_login_next_is_followed_only_on_this_site(client, passport, target, expected):
+    response = client.post("/login/", {"passportno": passport, "next": target})
+    assert response.status_code == 302
+    assert response["Location"] == expected
