@@ -14,7 +14,6 @@ from django.contrib.sessions.backends.base import SessionBase
 PASSENGER_ID = "passenger_id"
 PASSENGER = "passenger"
 WEATHER = "weather"
-WEATHER_FORM = "weather_form"  # not stored: kept only in the request; listed so keys stay unique
 FLIGHTS = "flights"
 
 

@@ -113,11 +113,6 @@ class SessionStore(CacheSessionStore):
         data = self._cache.client.decode(raw)
         return data if isinstance(data, dict) else {}
 
-    def exists(self, session_key: str) -> bool:
-        return bool(session_key) and bool(
-            self._valkey.exists(self._cache.make_key(self.cache_key_prefix + session_key))
-        )
-
     def save(self, must_create: bool = False) -> None:
         if self.session_key is None:
             return self.create()
@@ -132,12 +127,7 @@ class SessionStore(CacheSessionStore):
         if payload == self._stored_payload:
             return None  # unchanged: GETEX already refreshed the TTL on load
         if self._stored_payload is None:
-            # Nothing was read in this request (cannot happen through the middleware): plain
-            # update that still refuses to recreate a deleted session.
-            if not self._valkey.set(self._key(), payload, ex=ttl, xx=True):
-                raise UpdateError
-            self._stored_payload = payload
-            return None
+            raise UpdateError  # load() found no key: the session is gone, never recreate it
 
         cas = self._valkey.register_script(CAS_SCRIPT)
         expected = self._stored_payload
@@ -157,11 +147,3 @@ class SessionStore(CacheSessionStore):
             self._stored_payload = expected = result
             payload = self._cache.client.encode(data)
         raise UpdateError
-
-    def delete(self, session_key: str | None = None) -> None:
-        if session_key is None:
-            if self.session_key is None:
-                return
-            session_key = self.session_key
-        self._valkey.delete(self._cache.make_key(self.cache_key_prefix + session_key))
-        self._stored_payload = None

