@@ -27,7 +27,12 @@ BACKEND_ENV = "FLIGHTSITE_TEST_DB"
 MYSQL_URL_ENV = "FLIGHTSITE_TEST_MYSQL_URL"
 DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306"
 # Database names behind the aliases; the tests only ever use the test_ copies of them.
-MYSQL_NAMES = {"default": "flightsite_django", "flughafendb": "flightsite_flughafendb"}
+# FLIGHTSITE_TEST_DB_SUFFIX lets two checkouts run the MariaDB leg on one server at once.
+_SUFFIX = os.environ.get("FLIGHTSITE_TEST_DB_SUFFIX", "").strip()
+MYSQL_NAMES = {
+    "default": f"flightsite_django{_SUFFIX}",
+    "flughafendb": f"flightsite_flughafendb{_SUFFIX}",
+}
 
 
 def selected_backend() -> str:
