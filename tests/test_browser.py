@@ -12,7 +12,6 @@ $CHROMIUM_PATH); Playwright's own browser download is never used.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -34,8 +33,11 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import Error as PlaywrightError
 
+from passengers.session_store import valkey_key
+
 from .conftest import BOTH_DBS
 from .helpers import SESSION_PREFIX
+from .helpers import stored_session as stored_session_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -168,13 +170,13 @@ def session_key(page: Page) -> str | None:
 def stored_session(client: valkey.Valkey, page: Page) -> dict[str, Any]:
     key = session_key(page)
     assert key, "the browser has no session cookie"
-    raw = client.get(SESSION_PREFIX + key)
-    assert raw is not None, f"{SESSION_PREFIX}{key} is missing in Valkey"
-    return json.loads(raw)
+    data = stored_session_of(client, key)
+    assert data is not None, f"{valkey_key(key)} is missing in Valkey"
+    return data
 
 
 def session_keys(client: valkey.Valkey) -> list[str]:
-    return [k for k in client.keys("*") if k.startswith(SESSION_PREFIX)]
+    return client.keys(SESSION_PREFIX + "*")
 
 
 def log_in(page: Page, passport: str) -> None:
@@ -251,7 +253,7 @@ def test_whole_flow_in_a_real_browser(
     expect(page.get_by_test_id("passport")).to_have_text(passport)
     expect(page.get_by_test_id("weather-card")).to_contain_text("No weather yet")
     expect(page.get_by_test_id("flights-card")).to_contain_text("No flights yet")
-    assert 0 < valkey_client.ttl(SESSION_PREFIX + session_key(page)) <= settings.SESSION_COOKIE_AGE
+    assert 0 < valkey_client.ttl(valkey_key(session_key(page))) <= settings.SESSION_COOKIE_AGE
     shot(page, "03-dashboard-empty")
 
     # Weather: the country fills the city select from /weather/cities/ without a reload.
@@ -326,7 +328,7 @@ def test_whole_flow_in_a_real_browser(
     expect(page).to_have_url(at_path(r"/login/"))
     expect(page.locator(".message-info")).to_contain_text("You are logged out")
     expect(page.get_by_test_id("header-name")).to_have_count(0)
-    assert not valkey_client.exists(SESSION_PREFIX + old_key)
+    assert not valkey_client.exists(valkey_key(old_key))
     assert session_keys(valkey_client) == []
     assert session_key(page) is None
     shot(page, "08-logged-out")

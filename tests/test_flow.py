@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.conf import settings
 
 from flights.models import Flight
+from passengers.session_store import index_key, valkey_key
 
 from .conftest import BOTH_DBS
-from .helpers import SESSION_PREFIX, flight_rows, login, session_key_of
+from .helpers import flight_rows, login, raw_value, session_key_of, session_keys, stored_session
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
 
 def stored(valkey_client, client) -> dict:
-    raw = valkey_client.get(SESSION_PREFIX + session_key_of(client))
-    assert raw is not None, "session key missing in Valkey"
-    return json.loads(raw)
+    data = stored_session(valkey_client, session_key_of(client))
+    assert data is not None, "session key missing in Valkey"
+    return data
 
 
 def test_login_creates_session_key_in_valkey(client, valkey_client, passport):
@@ -28,13 +27,14 @@ def test_login_creates_session_key_in_valkey(client, valkey_client, passport):
 
     key = session_key_of(client)
     assert key, "no session cookie set"
-    assert valkey_client.keys("*") == [SESSION_PREFIX + key], "only the session key is written"
+    # Only the session and its entry in the passenger's devices index are written.
+    assert sorted(valkey_client.keys("*")) == sorted([valkey_key(key), index_key(key[:8])])
     data = stored(valkey_client, client)
     assert data["passenger"]["passportno"] == passport
     assert data["passenger"]["city"] and data["passenger"]["country"]
     assert isinstance(data["passenger_id"], int)
 
-    ttl = valkey_client.ttl(SESSION_PREFIX + key)
+    ttl = valkey_client.ttl(valkey_key(key))
     assert 0 < ttl <= settings.SESSION_COOKIE_AGE
 
     dashboard = client.get("/")
@@ -45,11 +45,11 @@ def test_login_creates_session_key_in_valkey(client, valkey_client, passport):
     assert "No flights yet" in dashboard.text
 
 
-def test_session_value_is_json_not_pickle(client, valkey_client, passport):
+def test_session_value_is_msgpack_not_pickle(client, valkey_client, passport):
     login(client, passport)
-    raw = valkey_client.get(SESSION_PREFIX + session_key_of(client))
-    assert raw.startswith("{")
-    json.loads(raw)
+    raw = raw_value(valkey_client, valkey_key(session_key_of(client)))
+    assert not raw.startswith(b"\x80"), "pickle"
+    assert raw[0] == 0x93  # a msgpack array: [version, written_at, body]
 
 
 def test_cookie_is_httponly_and_lax(client, passport):
@@ -67,7 +67,7 @@ def test_bad_or_unknown_passport_writes_nothing(client, valkey_client, value, st
     response = client.post("/login/", {"passportno": value})
     assert response.status_code == status
     assert "field-error" in response.text or "message-error" in response.text
-    assert not [k for k in valkey_client.keys("*") if k.startswith(SESSION_PREFIX)]
+    assert session_keys(valkey_client) == []
     assert session_key_of(client) is None
 
 
@@ -196,12 +196,13 @@ def test_logout_deletes_key_and_next_login_is_empty(client, valkey_client, passp
     flight_id = Flight.objects.today(limit=1)[0]["flight_id"]
     client.post("/flights/add/", {"flight_id": flight_id})
     old_key = session_key_of(client)
-    assert valkey_client.exists(SESSION_PREFIX + old_key)
+    assert valkey_client.exists(valkey_key(old_key))
 
     response = client.post("/logout/", follow=True)
     assert "logged out" in response.text
-    assert not valkey_client.exists(SESSION_PREFIX + old_key)
-    assert not [k for k in valkey_client.keys("*") if k.startswith(SESSION_PREFIX)]
+    assert not valkey_client.exists(valkey_key(old_key))
+    assert session_keys(valkey_client) == []
+    assert valkey_client.keys("flight_session_index:*") == [], "its devices index entry too"
 
     login(client, passport)
     assert session_key_of(client) != old_key
@@ -215,7 +216,7 @@ def test_logout_get_does_not_log_out(client, valkey_client, passport):
     key = session_key_of(client)
     response = client.get("/logout/")
     assert response.status_code == 200
-    assert valkey_client.exists(SESSION_PREFIX + key)
+    assert valkey_client.exists(valkey_key(key))
 
 
 def test_forged_session_cookie_is_ignored(client, valkey_client):
@@ -231,7 +232,7 @@ def test_session_fixation_new_key_on_login(client, valkey_client, passport):
     login(client, passport)  # logging in again (e.g. as someone else) gets a new id
     second = session_key_of(client)
     assert first != second
-    assert not valkey_client.exists(SESSION_PREFIX + first)
+    assert not valkey_client.exists(valkey_key(first))
 
 
 def test_failed_logins_are_throttled(client, settings):

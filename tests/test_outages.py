@@ -7,7 +7,7 @@ import pytest
 from django.db import OperationalError, connections
 
 from .conftest import BOTH_DBS
-from .helpers import login, session_key_of
+from .helpers import login, session_key_of, session_keys, stored_session
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -31,13 +31,13 @@ def test_login_when_database_is_down_keeps_input(client, valkey_client, passport
     assert response.status_code == 503
     assert f'value="{passport}"' in response.text
     assert session_key_of(client) is None
-    assert valkey_client.keys("flight_session:*") == []
+    assert session_keys(valkey_client) == []
 
 
 def test_add_flight_when_database_is_down_keeps_session(client, valkey_client, passport):
     login(client, passport)
-    before = valkey_client.get("flight_session:" + session_key_of(client))
+    before = stored_session(valkey_client, session_key_of(client))
     with connections["flughafendb"].execute_wrapper(refuse):
         response = client.post("/flights/add/", {"flight_id": "1"})
     assert response.status_code == 503
-    assert valkey_client.get("flight_session:" + session_key_of(client)) == before
+    assert stored_session(valkey_client, session_key_of(client)) == before

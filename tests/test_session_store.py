@@ -1,26 +1,37 @@
-"""The session store's contract with Valkey: commands per request, TTL, merges, outages."""
+"""The store's contract with Valkey itself: commands and writes per request, the TTL, compact
+values, damaged data, merges and parallel requests (Valkey is the witness throughout)."""
 
 from __future__ import annotations
 
-import copy
-import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.conf import settings
+import requests
 from django.contrib.sessions.backends.base import UpdateError
-from django.core.cache import caches
+from django.test import Client
+from django.utils import timezone
 
 from flights.models import Flight
 from passengers import session as sess
-from passengers.session_store import SessionStore, merge_sessions
+from passengers.session_store import (
+    SessionCodec,
+    SessionConflict,
+    SessionStore,
+    index_key,
+    valkey_key,
+)
 
 from .conftest import BOTH_DBS
-from .helpers import SESSION_PREFIX, login, session_key_of
+from .helpers import ValkeyMonitor, login, raw_value, session_key_of, stored_session
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
+WRITE_VERBS = {"SET", "DEL", "GETEX", "EXPIRE", "PEXPIRE", "PEXPIREAT", "HSETEX", "HDEL"}
 
-def commands(valkey_client) -> dict[str, int]:
+
+def commandstats(valkey_client) -> dict[str, int]:
     stats = valkey_client.info("commandstats")
     return {
         name.removeprefix("cmdstat_"): v["calls"]
@@ -29,28 +40,56 @@ def commands(valkey_client) -> dict[str, int]:
     }
 
 
-def test_read_only_request_is_one_getex(client, valkey_client, passport):
+def workshop_flow(client: Client, passport: str) -> list[tuple[str, int]]:
+    """The pass of shared/README.md; returns (step, status) pairs."""
+    statuses = [("login POST", login(client, passport).status_code)]
+    statuses.append(("dashboard", client.get("/").status_code))
+    statuses.append(("weather form", client.get("/weather/?country=GB").status_code))
+    weather = client.post("/weather/", {"country": "GB", "zip": "B1"})
+    statuses.append(("weather POST", weather.status_code))
+    statuses.append(("dashboard", client.get("/").status_code))
+    statuses.append(("flights list", client.get("/flights/").status_code))
+    flight_id = Flight.objects.today(limit=1)[0]["flight_id"]
+    add = client.post("/flights/add/", {"flight_id": flight_id})
+    statuses.append(("flight POST", add.status_code))
+    statuses.append(("dashboard", client.get("/").status_code))
+    statuses.append(("logout POST", client.post("/logout/").status_code))
+    statuses.append(("login page", client.get("/login/").status_code))
+    return statuses
+
+
+def test_workshop_flow_command_and_write_budget(client, valkey_client, valkey_server, passport):
+    with ValkeyMonitor(valkey_server.port) as monitor:
+        statuses = workshop_flow(client, passport)
+    assert all(status in (200, 302) for _, status in statuses), statuses
+
+    on_sessions = [(v, k) for v, k in monitor.commands if k.startswith("flight_session:")]
+    assert len(on_sessions) <= 12, on_sessions
+    inner = monitor.script_commands
+    session_writes = [(v, k) for v, k in inner + on_sessions if v in WRITE_VERBS]
+    session_writes = [(v, k) for v, k in session_writes if k.startswith("flight_session:")]
+    # login, weather, flight, logout: one write each on the session key
+    assert [v for v, _ in session_writes] == ["SET", "SET", "SET", "DEL"], session_writes
+    index_writes = [(v, k) for v, k in inner if k.startswith("flight_session_index:")]
+    assert [v for v, _ in index_writes] == ["HSETEX", "HDEL"], index_writes  # login, logout
+    assert "GETEX" not in {v for v, _ in monitor.commands + inner}
+
+
+def test_read_only_page_is_one_get_and_no_write(client, valkey_client, passport):
     login(client, passport)
-    client.get("/")  # first dashboard: consumes the flash message
+    client.get("/")  # consumes the welcome message
     valkey_client.config_resetstat()
     assert client.get("/").status_code == 200
-    assert commands(valkey_client) == {"getex": 1}
+    assert client.get("/flights/").status_code == 200
+    assert commandstats(valkey_client) == {"get": 2}
 
 
-def test_login_is_one_write(client, valkey_client, passport):
+def test_login_is_one_script_call_and_no_exists_probe(client, valkey_client, passport):
     valkey_client.config_resetstat()
     login(client, passport)
-    stats = commands(valkey_client)
-    assert stats.get("set") == 1, stats  # SET NX EX, no EXISTS probe, no second SET
+    stats = commandstats(valkey_client)
+    assert stats.get("set") == 1 and stats.get("hsetex") == 1, stats  # session + devices index
     assert "exists" not in stats
-
-
-def test_getex_slides_the_ttl(client, valkey_client, passport):
-    login(client, passport)
-    key = SESSION_PREFIX + session_key_of(client)
-    valkey_client.expire(key, 10)
-    client.get("/")
-    assert valkey_client.ttl(key) > settings.SESSION_COOKIE_AGE - 5
 
 
 def test_unchanged_session_is_not_rewritten(client, valkey_client, passport):
@@ -59,8 +98,102 @@ def test_unchanged_session_is_not_rewritten(client, valkey_client, passport):
     client.post("/flights/add/", {"flight_id": flight_id})
     valkey_client.config_resetstat()
     client.post("/flights/add/", {"flight_id": flight_id})  # duplicate: nothing changes
-    stats = commands(valkey_client)
-    assert "set" not in stats and "evalsha" not in stats, stats
+    stats = commandstats(valkey_client)
+    assert "set" not in stats and "evalsha" not in stats and "eval" not in stats, stats
+
+
+def test_the_ttl_is_the_sessions_own_expiry_never_reset_by_a_read(client, valkey_client, passport):
+    login(client, passport)
+    key = session_key_of(client)
+    session = SessionStore(key)
+    session.set_expiry(60)
+    session.save()
+    assert 55 <= valkey_client.ttl(valkey_key(key)) <= 60
+    client.get("/")
+    client.get("/flights/")
+    assert 55 <= valkey_client.ttl(valkey_key(key)) <= 60  # not back to SESSION_COOKIE_AGE
+    # The devices index entry expires with its session.
+    field_ttl = valkey_client.execute_command("HTTL", index_key(key[:8]), "FIELDS", 1, key[8:])
+    assert 55 <= field_ttl[0] <= 60
+
+
+def test_sliding_expiry(client, valkey_client, passport, settings):
+    """Active every third of the idle age: still logged in after three ages, writing only when
+    a refresh is due; idle for one age: logged out."""
+    settings.SESSION_COOKIE_AGE = 2
+    login(client, passport)
+    key = session_key_of(client)
+    client.get("/")
+    started = time.monotonic()
+    while time.monotonic() - started < 6.5:
+        time.sleep(2 / 3)
+        assert client.get("/").status_code == 200, "logged out while active"
+    assert stored_session(valkey_client, key) is not None
+
+    valkey_client.config_resetstat()
+    assert client.get("/").status_code == 200  # just refreshed or not due: a read, no write
+    time.sleep(2.2)
+    assert client.get("/").status_code == 302  # idle for longer than the age: logged out
+    assert not valkey_client.exists(valkey_key(key))
+
+
+def test_read_far_from_expiry_writes_nothing_and_due_read_refreshes(
+    client, valkey_client, passport
+):
+    login(client, passport)
+    key = session_key_of(client)
+    client.get("/")
+    valkey_client.config_resetstat()
+    client.get("/")
+    assert "set" not in commandstats(valkey_client)
+
+    # Make the last refresh look 1/5 of the age old: due (a tenth), so the next read moves it.
+    raw = raw_value(valkey_client, valkey_key(key))
+    written_at, data = SessionCodec.decode(raw)
+    aged = SessionCodec.encode(data, written_at - 360_000)
+    valkey_client.set(valkey_key(key), aged, keepttl=True)
+    valkey_client.expire(valkey_key(key), 1000)
+    client.get("/")
+    assert 1790 <= valkey_client.ttl(valkey_key(key)) <= 1800
+    assert SessionCodec.decode(raw_value(valkey_client, valkey_key(key)))[0] > written_at
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"{not json",
+        b'{"passenger_id": 1}',  # the old JSON layout
+        b"\x93\x63\xcf" + b"\x00" * 8 + b"\x95\xc0\xc0\xc0\xc0\x80",  # another layout version
+        b"\x93\x01\xcf" + b"\x00" * 8 + b"\xff\xff",  # damaged body
+        b"\x80",  # a msgpack map, not our array
+        b"",
+    ],
+    ids=["garbage", "old-json", "other-version", "damaged", "not-an-array", "empty"],
+)
+def test_damaged_or_foreign_value_is_no_session(value, client, valkey_client, passport, caplog):
+    login(client, passport)
+    key = session_key_of(client)
+    valkey_client.set(valkey_key(key), value)
+    with caplog.at_level(logging.WARNING, logger="passengers.session_store"):
+        response = client.get("/")
+        assert response.status_code == 302  # to the login page, not a 500
+        assert client.get("/").status_code == 302
+    assert len([r for r in caplog.records if "unreadable" in r.getMessage()]) == 1
+    assert not valkey_client.exists(valkey_key(key))
+    login(client, passport)
+    assert client.get("/").status_code == 200
+
+
+def test_demo_session_is_small(client, valkey_client, passport):
+    login(client, passport)
+    client.post("/weather/", {"country": "GB", "zip": "B1"})
+    client.post("/flights/add/", {"flight_id": Flight.objects.today(limit=1)[0]["flight_id"]})
+    key = valkey_key(session_key_of(client))
+    raw = raw_value(valkey_client, key)
+    data = SessionCodec.decode(raw)[1]
+    assert data["weather"]["city"] == "Birmingham" and len(data["flights"]) == 1
+    assert len(raw) < 300, len(raw)
+    assert valkey_client.memory_usage(key) <= 400
 
 
 def test_concurrent_changes_are_merged_not_lost(client, valkey_client, passport):
@@ -69,19 +202,40 @@ def test_concurrent_changes_are_merged_not_lost(client, valkey_client, passport)
     first, second = Flight.objects.today(limit=2)
 
     tab_a, tab_b = SessionStore(key), SessionStore(key)
-    tab_a.load()
     sess.flights(tab_a)  # both tabs read the session before either writes
-    tab_b.load()
     sess.add_flight(tab_b, second)
     tab_b.save()
     sess.add_flight(tab_a, first)
     tab_a.save()
 
-    stored = json.loads(valkey_client.get(SESSION_PREFIX + key))
+    stored = stored_session(valkey_client, key)
     assert sorted(f["flight_id"] for f in stored["flights"]) == sorted(
         [first["flight_id"], second["flight_id"]]
     )
     assert stored["passenger"]["passportno"] == passport
+
+
+def test_merge_keeps_the_flight_limit(client, valkey_client, passport, settings):
+    settings.MAX_FLIGHTS_PER_SESSION = 2
+    login(client, passport)
+    key = session_key_of(client)
+    flights = Flight.objects.today(limit=3)
+    tab_a, tab_b = SessionStore(key), SessionStore(key)
+    sess.add_flight(tab_a, flights[0])
+    sess.add_flight(tab_b, flights[1])
+    sess.add_flight(tab_b, flights[2])
+    tab_b.save()
+    with pytest.raises(SessionConflict, match="at most 2 flights"):
+        tab_a.save()
+    assert len(stored_session(valkey_client, key)["flights"]) == 2
+
+
+def test_merge_lists_and_values():
+    base = {"flights": [1, 2], "weather": "a", "passenger": "p"}
+    mine = {"flights": [1, 3], "weather": "b", "passenger": "p"}
+    theirs = {"flights": [1, 2, 4], "weather": "c", "passenger": "q"}
+    merged = sess.merge(base, mine, theirs)
+    assert merged == {"flights": [1, 4, 3], "weather": "b", "passenger": "q"}
 
 
 def test_save_after_logout_elsewhere_does_not_resurrect(client, valkey_client, passport):
@@ -92,71 +246,110 @@ def test_save_after_logout_elsewhere_does_not_resurrect(client, valkey_client, p
     SessionStore(key).delete()  # logged out in another tab
     with pytest.raises(UpdateError):
         tab.save()
-    assert not valkey_client.exists(SESSION_PREFIX + key)
+    assert not valkey_client.exists(valkey_key(key))
 
 
-def test_merge_sessions_lists_and_values():
-    base = {"flights": [1, 2], "weather": "a", "passenger": "p"}
-    mine = {"flights": [1, 3], "weather": "b", "passenger": "p"}
-    theirs = {"flights": [1, 2, 4], "weather": "c", "passenger": "q"}
-    merged = merge_sessions(base, mine, theirs)
-    assert merged == {"flights": [1, 4, 3], "weather": "b", "passenger": "q"}
-
-
-@pytest.fixture
-def valkey_down(settings):
-    """Point both cache aliases at a port where nothing listens."""
-    broken = copy.deepcopy(settings.CACHES)
-    for alias in broken.values():
-        alias["LOCATION"] = "valkey://127.0.0.1:1/0"
-    settings.CACHES = broken
-    caches.close_all()
-    yield
-    caches.close_all()
-
-
-def test_valkey_outage_is_a_503_not_a_logout(client, valkey_client, passport, settings):
+def test_change_racing_a_logout_lands_on_the_login_page(client, valkey_client, passport):
+    """The request that loses the race is told its session ended (not Django's 400)."""
     login(client, passport)
     key = session_key_of(client)
-    saved = copy.deepcopy(settings.CACHES)
-    broken = copy.deepcopy(saved)
-    for alias in broken.values():
-        alias["LOCATION"] = "valkey://127.0.0.1:1/0"
-    settings.CACHES = broken
+    flight_id = Flight.objects.today(limit=1)[0]["flight_id"]
+    original_load = SessionStore.load
+
+    def load_then_logout_elsewhere(self):
+        data = original_load(self)
+        SessionStore(key).delete()
+        return data
+
+    SessionStore.load = load_then_logout_elsewhere
     try:
-        for response in (
-            client.get("/"),
-            client.get("/flights/"),
-            client.post("/weather/", {"country": "GB", "zip": "B1"}),
-        ):
-            assert response.status_code == 503
-            assert "try again" in response.text.lower()
-            assert response["Retry-After"]
+        response = client.post("/flights/add/", {"flight_id": flight_id})
     finally:
-        settings.CACHES = saved
-    # Valkey is back: the same cookie still works, nothing was lost.
-    assert session_key_of(client) == key
-    assert client.get("/").status_code == 200
+        SessionStore.load = original_load
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?ended=1"
+    assert not valkey_client.exists(valkey_key(key))
+    assert "has ended" in client.get("/login/?ended=1").text
 
 
-def test_login_during_outage_is_503_and_keeps_input(client, valkey_down, passport):
-    response = login(client, passport)
-    assert response.status_code == 503
-    assert "try again" in response.text
-    assert f'value="{passport}"' in response.text
-    assert session_key_of(client) is None
+def test_failed_load_is_not_retried_within_a_request(client, valkey_client, passport, monkeypatch):
+    """A page that reads the session twice waits on a broken Valkey once."""
+    import valkey
 
-
-def test_weather_during_outage_keeps_the_choice(client, valkey_client, passport, settings):
     login(client, passport)
-    saved = copy.deepcopy(settings.CACHES)
-    broken = copy.deepcopy(saved)
-    broken["sessions"]["LOCATION"] = "valkey://127.0.0.1:1/0"
-    settings.CACHES = broken
-    try:
-        response = client.post("/weather/", {"country": "JP", "zip": "1000001"})
-    finally:
-        settings.CACHES = saved
+    calls = []
+
+    def broken_get(self, name):
+        calls.append(name)
+        raise valkey.exceptions.TimeoutError("simulated hang")
+
+    monkeypatch.setattr(valkey.Valkey, "get", broken_get)
+    response = client.post("/weather/", {"country": "GB", "zip": "B1"})
     assert response.status_code == 503
-    assert "try again" in response.text
-    assert 'value="1000001" selected' in response.text  # the chosen city is still selected
+    assert len(calls) == 1
+
+
+# --- parallel requests -----------------------------------------------------------------------
+
+
+def _parallel_adds(base_url: str, cookies: dict[str, str], flight_ids: list[int]) -> list[int]:
+    """POST "add flight" for every id at once, with the same session and CSRF cookies."""
+
+    def add(flight_id: int) -> int:
+        response = requests.post(
+            f"{base_url}/flights/add/",
+            data={"flight_id": flight_id, "csrfmiddlewaretoken": cookies["csrftoken"]},
+            cookies=cookies,
+            headers={"Referer": base_url + "/flights/"},
+            allow_redirects=False,
+            timeout=30,
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(max_workers=len(flight_ids)) as pool:
+        return list(pool.map(add, flight_ids))
+
+
+def http_login(base_url: str, passport: str) -> dict[str, str]:
+    """Log in over HTTP; the cookies (session and CSRF) of the logged-in browser."""
+    with requests.Session() as http:
+        http.get(f"{base_url}/login/", timeout=10)
+        response = http.post(
+            f"{base_url}/login/",
+            data={"passportno": passport, "csrfmiddlewaretoken": http.cookies["csrftoken"]},
+            headers={"Referer": base_url + "/login/"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert response.status_code == 302, response.text
+        return {c.name: c.value for c in http.cookies}
+
+
+@pytest.mark.django_db(transaction=True, databases=BOTH_DBS)  # the server runs in other threads
+@pytest.mark.parametrize("parallel", [20, 50])
+def test_parallel_adds_keep_every_change(live_server, valkey_client, passport, settings, parallel):
+    """20 and 50 "add flight" POSTs at once on one session (runserver-style threads), twice:
+    every flight is kept, every answer is the normal redirect."""
+    settings.MAX_FLIGHTS_PER_SESSION = 2 * parallel
+    upcoming = Flight.objects.filter(departure__gte=timezone.now()).order_by("departure")
+    flights = list(upcoming.values_list("flight_id", flat=True)[: 2 * parallel])
+    assert len(flights) == 2 * parallel
+    cookies = http_login(live_server.url, passport)
+    for round_ in range(2):
+        batch = flights[round_ * parallel : (round_ + 1) * parallel]
+        statuses = _parallel_adds(live_server.url, cookies, batch)
+        assert statuses == [302] * parallel, statuses
+    stored = stored_session(valkey_client, cookies["flightsite_session"])
+    assert {f["flight_id"] for f in stored["flights"]} == set(flights)
+
+
+@pytest.mark.django_db(transaction=True, databases=BOTH_DBS)
+def test_parallel_adds_never_pass_the_flight_limit(live_server, valkey_client, passport, settings):
+    settings.MAX_FLIGHTS_PER_SESSION = 5
+    upcoming = Flight.objects.filter(departure__gte=timezone.now()).order_by("departure")
+    flights = list(upcoming.values_list("flight_id", flat=True)[:16])
+    cookies = http_login(live_server.url, passport)
+    statuses = _parallel_adds(live_server.url, cookies, flights)
+    assert statuses == [302] * len(flights), statuses  # the refused ones are told why
+    stored = stored_session(valkey_client, cookies["flightsite_session"])
+    assert len(stored["flights"]) == 5

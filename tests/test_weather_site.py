@@ -4,7 +4,6 @@ weather and the user's selection, show a message and answer a proper status, nev
 from __future__ import annotations
 
 import html
-import json
 import re
 
 import pytest
@@ -13,7 +12,7 @@ import responses
 from django.test import Client
 
 from .conftest import BOTH_DBS
-from .helpers import SESSION_PREFIX, login, session_key_of
+from .helpers import login, session_key_of, stored_session
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -53,21 +52,21 @@ def mocked():
         yield rsps
 
 
-def raw_session(valkey_client, client) -> str:
-    raw = valkey_client.get(SESSION_PREFIX + session_key_of(client))
-    assert raw is not None, "session key missing in Valkey"
-    return raw
+def raw_session(valkey_client, client) -> dict:
+    data = stored_session(valkey_client, session_key_of(client))
+    assert data is not None, "session key missing in Valkey"
+    return data
 
 
 @pytest.fixture
-def with_previous_weather(client, valkey_client, passport) -> str:
+def with_previous_weather(client, valkey_client, passport) -> dict:
     """Logged in, with weather for Birmingham (offline provider) in the session; returns the
-    raw session value."""
+    stored session."""
     login(client, passport)
     response = client.post("/weather/", {"country": "GB", "zip": "B1", "units": "imperial"})
     assert response.status_code == 302
     raw = raw_session(valkey_client, client)
-    assert json.loads(raw)["weather"]["city"] == "Birmingham"
+    assert raw["weather"]["city"] == "Birmingham"
     return raw
 
 
@@ -155,9 +154,9 @@ def test_openweathermap_success_through_the_site(client, valkey_client, settings
     login(client, passport)
     response = client.post("/weather/", {"country": "DE", "zip": "10115", "units": "metric"})
     assert response.status_code == 302
-    weather = json.loads(raw_session(valkey_client, client))["weather"]
+    weather = raw_session(valkey_client, client)["weather"]
     assert weather["city"] == "Berlin" and weather["units"] == "metric"
-    assert weather["provider"] == "openweathermap" and "cached" not in weather
+    assert weather["provider"] == "openweathermap" and weather["cached"] is False
     assert weather["temp"] == 11.5 and weather["description"] == "light rain"
 
     # Loose on purpose: the dashboard's markup is not this feature's; its data is.
@@ -180,7 +179,7 @@ def test_openmeteo_second_passenger_gets_the_shared_cache(
     login(other, passport)
     second = other.post("/weather/", {"country": "GB", "zip": "EC1A", "units": "imperial"})
     assert second.status_code == 302
-    weather = json.loads(raw_session(valkey_client, other))["weather"]
+    weather = raw_session(valkey_client, other)["weather"]
     assert weather["cached"] is True and weather["description"] == "partly cloudy"
     assert weather["temp"] == 12.3 and weather["units"] == "imperial"
     assert "shared cache" in other.get("/").text
@@ -198,7 +197,7 @@ def test_failure_on_first_fetch_writes_no_weather(
     assert response.status_code == 503
     assert_form_kept(response, "GB", "M1", "metric")
     assert raw_session(valkey_client, client) == before
-    assert "weather" not in json.loads(before)
+    assert "weather" not in before
     assert "No weather yet" in client.get("/").text
 
 

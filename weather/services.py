@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import valkey.exceptions
 from django.conf import settings
@@ -28,6 +28,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django_valkey.exceptions import ConnectionInterrupted
 
+from passengers.session import WeatherEntry
 from weather.cities import City
 from weather.providers import get_provider
 from weather.providers.base import (
@@ -62,11 +63,9 @@ class WeatherResult:
     fetched_at: str  # ISO 8601, when the provider answered
     cached: bool  # served from the shared Valkey cache, not from the provider
 
-    def as_session_value(self) -> dict[str, Any]:
-        value = {**self.report.as_dict(), "fetched_at": self.fetched_at}
-        if self.cached:  # absent means live: a few bytes less in every session
-            value["cached"] = True
-        return value
+    def as_session_value(self) -> WeatherEntry:
+        """The session's weather entry (passengers.session.WeatherEntry, in its field order)."""
+        return WeatherEntry(**self.report.as_dict(), fetched_at=self.fetched_at, cached=self.cached)
 
 
 def cache_key(provider: str, city: City, units: str) -> str:
