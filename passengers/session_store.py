@@ -36,9 +36,10 @@ import random
 import string
 import struct
 import time
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 from asgiref.sync import sync_to_async
@@ -286,14 +287,23 @@ _SLOTS = frozenset({layout.PASSENGER_ID, layout.PASSENGER, layout.WEATHER, layou
 
 
 class _Script:
-    """EVALSHA, falling back to EVAL (which also caches the script) the first time a server
-    sees it: no separate SCRIPT LOAD round trip."""
+    """EVALSHA of a script that is loaded (SCRIPT LOAD, with all the others) the first time a
+    client uses one, so no page pays a NOSCRIPT round trip; EVAL if a server lost it anyway
+    (restart, failover to a replica that never saw it)."""
+
+    all: ClassVar[list[_Script]] = []
+    _loaded: ClassVar[weakref.WeakSet[Any]] = weakref.WeakSet()
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+        _Script.all.append(self)
 
     def __call__(self, client: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        if client not in _Script._loaded:
+            for script in _Script.all:  # on every primary, under Cluster
+                client.script_load(script.source)
+            _Script._loaded.add(client)
         try:
             return client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
