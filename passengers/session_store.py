@@ -335,12 +335,31 @@ end
 return 1
 """)
 
-# KEYS: session, index. ARGV: index field.
+# KEYS: one or more sessions of one tag, then their index. ARGV: their index fields.
+# Returns how many sessions existed.
 DELETE = _Script("""#!lua
-local deleted = redis.call('DEL', KEYS[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
+local deleted = 0
+for i = 1, #KEYS - 1 do deleted = deleted + redis.call('DEL', KEYS[i]) end
+redis.call('HDEL', KEYS[#KEYS], unpack(ARGV))
 return deleted
 """)
+
+
+def delete_sessions(session_keys: Sequence[str]) -> int:
+    """End sessions at once (keys and devices index entries); how many existed. Sessions that
+    share a tag (one passenger's) go in one atomic script call."""
+    by_tag: dict[str, list[str]] = {}
+    for key in session_keys:
+        if valid_key(key):
+            by_tag.setdefault(key[:TAG_LENGTH], []).append(key)
+    client, deleted = sessions_client(), 0
+    for tag, keys in by_tag.items():
+        deleted += DELETE(
+            client,
+            [*(valkey_key(k) for k in keys), index_key(tag)],
+            [k[TAG_LENGTH:] for k in keys],
+        )
+    return deleted
 
 
 def sessions_client() -> Any:
@@ -391,6 +410,11 @@ class SessionStore(SessionBase):
         """Where this session is used from, for the passenger's list of devices (stored in the
         devices index when the session is created)."""
         self._device = (client_ip[:45], user_agent[:256])
+
+    def use_peeked(self, data: dict[str, Any]) -> None:
+        """Take data read by a peek (passengers.live_sessions) as this request's session, so
+        the page header does not load it again (a load may move the TTL; a peek never does)."""
+        self._session_cache = data
 
     # -- expiry --
 
@@ -636,13 +660,7 @@ class SessionStore(SessionBase):
             if self.session_key is None:
                 return
             session_key = self.session_key
-        if not valid_key(session_key):
-            return
-        DELETE(
-            sessions_client(),
-            [valkey_key(session_key), index_key(session_key[:TAG_LENGTH])],
-            [session_key[TAG_LENGTH:]],
-        )
+        delete_sessions([session_key])
         if session_key == self.session_key:
             self._stored = None
 

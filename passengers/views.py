@@ -5,14 +5,15 @@ import logging
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from flightsite.middleware import DB_ERRORS, STORE_ERRORS
 
+from . import live_sessions, throttle
 from . import session as sess
-from . import throttle
 from .decorators import passenger_required
 from .forms import LoginForm
 from .models import Passenger
@@ -128,3 +129,53 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "flights": sess.flights(request.session),
         },
     )
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def session_page(request: HttpRequest) -> HttpResponse:
+    """"Your session": the key (masked), TTL, size, contents, and the passenger's other
+    sessions. A peek: looking at it never extends the session."""
+    current = live_sessions.peek(request.session.session_key)
+    if current is None or current.passenger_id is None:
+        return redirect(reverse("passengers:login") + "?next=/session/")
+    use_peeked = getattr(request.session, "use_peeked", None)
+    if use_peeked is not None and current.data is not None:
+        use_peeked(current.data)  # the header reads this instead of loading the session
+    sessions = live_sessions.sessions_of(current.passenger_id, current=current.session_key)
+    others = [s for s in sessions if not s.current]
+    for s in sessions:
+        if s.current and current.device is None:
+            current.device = s.device
+    return render(request, "passengers/session.html", {"current": current, "others": others})
+
+
+@require_POST
+@passenger_required
+def end_session(request: HttpRequest) -> HttpResponse:
+    """End one of the passenger's other sessions (a browser they are logged in elsewhere)."""
+    passenger_id = request.session[sess.PASSENGER_ID]
+    handle = request.POST.get("session", "")
+    if handle == live_sessions.handle_of(request.session.session_key or ""):
+        return logout(request)  # ending this very session is logging out
+    if live_sessions.end_by_handle(passenger_id, handle):
+        messages.success(request, "That session has ended: its browser is logged out.")
+    else:
+        messages.info(request, "That session had already ended.")
+    return redirect("passengers:session")
+
+
+@require_POST
+@passenger_required
+def end_other_sessions(request: HttpRequest) -> HttpResponse:
+    """Log out everywhere else: every session of this passenger but this one, in one go."""
+    ended = live_sessions.end_all(
+        request.session[sess.PASSENGER_ID], keep=request.session.session_key
+    )
+    messages.success(
+        request,
+        f"Logged out everywhere else: {ended} other session{'' if ended == 1 else 's'} ended."
+        if ended
+        else "You were not logged in anywhere else.",
+    )
+    return redirect("passengers:session")

@@ -112,6 +112,8 @@ class ValkeyMonitor:
                 if parts[:2] == ["ECHO", self._marker]:
                     break
                 verb = parts[0].upper()
+                if verb in {"CLIENT", "HELLO", "AUTH"}:
+                    continue  # connection handshakes, not what a page asked for
                 key = parts[1] if len(parts) > 1 else ""
                 if verb in {"EVAL", "EVALSHA"} and len(parts) > 3:
                     key = parts[3]  # the script's first key

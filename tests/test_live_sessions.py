@@ -1,0 +1,134 @@
+"""The "your session" page, the devices index and ending sessions, with Valkey as the witness."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.test import Client
+
+from passengers import live_sessions
+from passengers.session_store import SessionCodec, SessionStore, index_key, valkey_key
+
+from .conftest import BOTH_DBS
+from .helpers import ValkeyMonitor, login, raw_value, session_key_of
+
+pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
+
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0"
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+def browser(user_agent: str, ip: str) -> Client:
+    return Client(HTTP_USER_AGENT=user_agent, REMOTE_ADDR=ip)
+
+
+def test_session_page_shows_the_session_but_never_its_key(valkey_client, passport):
+    client = browser(FIREFOX, "203.0.113.7")
+    login(client, passport)
+    client.post("/weather/", {"country": "GB", "zip": "B1"})
+    key = session_key_of(client)
+    page = client.get("/session/")
+    assert page.status_code == 200
+    text = page.text
+    assert key not in text and key[8:] not in text, "the secret part of the key is on the page"
+    assert f"flight_session:{{{key[:8]}}}{key[8:12]}…" in text
+    assert "Birmingham" in text and passport in text  # the decoded contents
+    assert "bytes of Valkey memory" in text and "min" in text  # size and time left
+    assert "Firefox 132 on Linux" in text and "203.0.113.7" in text
+
+
+def test_session_page_is_a_peek_not_a_load(client, valkey_client, valkey_server, passport):
+    login(client, passport)
+    key = session_key_of(client)
+    # Make a TTL refresh due (its last move looks 6 minutes old): a load would write.
+    raw = raw_value(valkey_client, valkey_key(key))
+    written_at, data = SessionCodec.decode(raw)
+    valkey_client.set(valkey_key(key), SessionCodec.encode(data, written_at - 360_000), ex=900)
+    with ValkeyMonitor(valkey_server.port) as monitor:
+        assert client.get("/session/").status_code == 200
+    verbs = {v for v, _ in monitor.commands + monitor.script_commands}
+    assert not verbs & {"SET", "PEXPIRE", "EXPIRE", "EVALSHA", "EVAL", "GETEX"}, verbs
+    assert valkey_client.ttl(valkey_key(key)) <= 900
+    assert client.get("/").status_code == 200  # a normal page does refresh it
+    assert valkey_client.ttl(valkey_key(key)) > 1700
+
+
+def test_session_page_needs_a_login(client):
+    response = client.get("/session/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_other_sessions_are_listed_and_can_be_ended(valkey_client, passport):
+    laptop, phone = browser(FIREFOX, "198.51.100.1"), browser(IPHONE, "198.51.100.2")
+    login(laptop, passport)
+    login(phone, passport)
+    phone_key = session_key_of(phone)
+    page = laptop.get("/session/").text
+    assert "Mobile Safari 17 on iOS" in page and "198.51.100.2" in page
+    assert phone_key[8:] not in page
+
+    handle = live_sessions.handle_of(phone_key)
+    response = laptop.post("/session/end/", {"session": handle}, follow=True)
+    assert "has ended" in response.text
+    assert not valkey_client.exists(valkey_key(phone_key))
+    assert valkey_client.hkeys(index_key(phone_key[:8])) == [session_key_of(laptop)[8:]]
+    # The ended browser's next request lands on the login page; the laptop is still in.
+    assert phone.get("/").status_code == 302
+    assert laptop.get("/").status_code == 200
+
+
+def test_a_handle_of_another_passenger_ends_nothing(valkey_client, passport):
+    from flightsite.demo_data import passport_number
+
+    mine, theirs = Client(), Client()
+    login(mine, passport)
+    login(theirs, passport_number(2))
+    handle = live_sessions.handle_of(session_key_of(theirs))
+    mine.post("/session/end/", {"session": handle})
+    assert valkey_client.exists(valkey_key(session_key_of(theirs)))
+
+
+def test_log_out_everywhere_else_ends_n_sessions_in_one_request(
+    valkey_client, valkey_server, passport
+):
+    here = browser(FIREFOX, "192.0.2.1")
+    login(here, passport)
+    others = [browser(IPHONE, f"192.0.2.{i}") for i in range(2, 6)]
+    for other in others:
+        login(other, passport)
+    with ValkeyMonitor(valkey_server.port) as monitor:
+        response = here.post("/session/end-others/", follow=True)
+    assert "4 other sessions ended" in response.text
+    deletes = [k for v, k in monitor.commands if v in {"EVALSHA", "EVAL"}]
+    assert len(deletes) == 1, monitor.commands  # one script call ends all four
+    assert all(other.get("/").status_code == 302 for other in others)
+    assert here.get("/").status_code == 200
+    key = session_key_of(here)
+    assert valkey_client.hkeys(index_key(key[:8])) == [key[8:]]
+
+
+def test_index_entry_disappears_with_its_expired_session(client, valkey_client, passport):
+    login(client, passport)
+    key = session_key_of(client)
+    session = SessionStore(key)
+    session.set_expiry(1)
+    session.save()
+    assert valkey_client.hkeys(index_key(key[:8])) == [key[8:]]
+    time.sleep(2.1)  # expired a second ago
+    assert not valkey_client.exists(valkey_key(key))
+    assert valkey_client.hgetall(index_key(key[:8])) == {}
+    assert not valkey_client.exists(index_key(key[:8]))  # an empty hash is no key at all
+
+
+def test_read_only_pages_cost_no_index_command(client, valkey_client, valkey_server, passport):
+    login(client, passport)
+    client.get("/")
+    with ValkeyMonitor(valkey_server.port) as monitor:
+        client.get("/")
+        client.get("/flights/")
+        client.get("/weather/")
+    assert [v for v, _ in monitor.commands] == ["GET", "GET", "GET"], monitor.commands
