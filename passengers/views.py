@@ -134,7 +134,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "HEAD"])
 def session_page(request: HttpRequest) -> HttpResponse:
-    """"Your session": the key (masked), TTL, size, contents, and the passenger's other
+    """The "your session" page: the key (masked), TTL, size, contents, and the passenger's other
     sessions. A peek: looking at it never extends the session."""
     current = live_sessions.peek(request.session.session_key)
     if current is None or current.passenger_id is None:
