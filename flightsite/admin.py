@@ -23,3 +23,52 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class FlightsiteAdminSite(admin.AdminSite):
+    """The admin, plus "Live sessions" (all sessions in Valkey) listed with the passengers."""
+
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        from passengers import admin_sessions
+
+        return [
+            path(
+                "passengers/live-sessions/",
+                self.admin_view(self._live_sessions),
+                name="live_sessions",
+            ),
+            path(
+                "passengers/live-sessions/end/",
+                self.admin_view(admin_sessions.end_live_session),
+                name="end_live_session",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _live_sessions(self, request: HttpRequest) -> Any:
+        from passengers import admin_sessions
+
+        return admin_sessions.live_sessions_view(request, self.each_context(request))
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:
+        from django.urls import reverse
+
+        from passengers.admin_sessions import can_manage_sessions
+
+        app_list = super().get_app_list(request, app_label)
+        if can_manage_sessions(request):
+            for app in app_list:
+                if app["app_label"] == "passengers":
+                    app["models"].append(
+                        {
+                            "name": "Live sessions",
+                            "object_name": "LiveSession",
+                            "perms": {"view": True},
+                            "admin_url": reverse("admin:live_sessions", current_app=self.name),
+                            "add_url": None,
+                            "view_only": True,
+                        }
+                    )
+        return app_list

@@ -1,7 +1,16 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+
+
+class FlightsiteAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with the site's AdminSite (live sessions); see flightsite/admin.py."""
+
+    default = False  # named in INSTALLED_APPS; FlightsiteConfig is this module's default
+    default_site = "flightsite.admin.FlightsiteAdminSite"
 
 
 class FlightsiteConfig(AppConfig):
+    default = True
     name = "flightsite"
     verbose_name = "flightsite"
 

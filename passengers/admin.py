@@ -4,6 +4,7 @@ from django.contrib import admin
 
 from flightsite.admin import ReadOnlyAdmin
 
+from .admin_sessions import PassengerSessionsMixin
 from .models import Passenger, PassengerDetails
 
 
@@ -23,7 +24,7 @@ class PassengerDetailsInline(admin.StackedInline):
 
 
 @admin.register(Passenger)
-class PassengerAdmin(ReadOnlyAdmin):
+class PassengerAdmin(PassengerSessionsMixin, ReadOnlyAdmin):
     list_display = ("passportno", "firstname", "lastname", "city", "country")
     search_fields = ("=passportno", "firstname", "lastname")
     search_help_text = "Search by passport number (exact) or by first or last name."

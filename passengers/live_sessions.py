@@ -11,16 +11,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from django.utils import timezone
 
 from passengers import session as layout
 from passengers.session_store import (
+    KEY_CHARS,
     KEY_PREFIX,
     RANDOM_LENGTH,
     TAG_LENGTH,
@@ -111,7 +112,8 @@ class LiveSession:
 
 
 def _from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(timezone.get_current_timezone())
+    # Aware UTC: templates and the command show it in the current time zone.
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def mask(session_key: str) -> str:
@@ -189,35 +191,37 @@ def peek(session_key: str | None) -> LiveSession | None:
     if not found:
         return None
     session = found[0]
-    session.device = _devices_of_tag(session_key[:TAG_LENGTH]).get(session_key)
+    session.device = _devices_of_tags([session_key[:TAG_LENGTH]]).get(session_key)
     return session
 
 
-def _devices_of_tag(tag: str, passenger_id: int | None = None) -> dict[str, Device]:
-    """The devices index of one tag: session key -> device (entries of `passenger_id` only)."""
-    entries = sessions_client().hgetall(index_key(tag))
+def _devices_of_tags(tags: list[str], passenger_id: int | None = None) -> dict[str, Device]:
+    """The devices indexes of some tags (one pipelined round trip): session key -> device;
+    with `passenger_id`, only that passenger's entries."""
+    pipe = sessions_client().pipeline(transaction=False)
+    for tag in tags:
+        pipe.hgetall(index_key(tag))
     devices = {}
-    for raw_field, raw_entry in entries.items():
-        field_ = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
-        if len(field_) != RANDOM_LENGTH:
-            continue
-        if passenger_id is not None:
-            try:
-                if msgspec.msgpack.decode(raw_entry)[0] != passenger_id:
-                    continue  # another passenger whose tag collides: never theirs to see
-            except (msgspec.DecodeError, TypeError, IndexError):
+    for tag, entries in zip(tags, pipe.execute() if tags else [], strict=True):
+        for raw_field, raw_entry in entries.items():
+            field_ = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
+            if len(field_) != RANDOM_LENGTH:
                 continue
-        device = _device(raw_entry)
-        if device is not None:
-            devices[tag + field_] = device
+            if passenger_id is not None:
+                try:
+                    if msgspec.msgpack.decode(raw_entry)[0] != passenger_id:
+                        continue  # another passenger whose tag collides: never theirs to see
+                except (msgspec.DecodeError, TypeError, IndexError):
+                    continue
+            device = _device(raw_entry)
+            if device is not None:
+                devices[tag + field_] = device
     return devices
 
 
 def sessions_of(passenger_id: int, current: str | None = None) -> list[LiveSession]:
     """A passenger's live sessions (from their devices index), newest first."""
-    devices: dict[str, Device] = {}
-    for tag in passenger_tags(passenger_id):
-        devices.update(_devices_of_tag(tag, passenger_id))
+    devices = _devices_of_tags(passenger_tags(passenger_id), passenger_id)
     sessions = _inspect(list(devices))
     for session in sessions:
         session.device = devices[session.session_key]
@@ -239,11 +243,26 @@ def end_by_handle(passenger_id: int, handle: str) -> bool:
     return False
 
 
+def find_by_handle(tag: str, handle: str) -> str | None:
+    """The session key of the session with this tag and handle (staff pages name sessions so):
+    from the tag's devices index, else by a SCAN of that tag's keys (sessions of no passenger
+    are in no index)."""
+    if len(tag) != TAG_LENGTH or not all(c in KEY_CHARS for c in tag):
+        return None
+    for key in _devices_of_tags([tag]):
+        if handle_of(key) == handle:
+            return key
+    for node in _nodes():
+        for raw in node.scan_iter(match=f"{KEY_PREFIX}{{{tag}}}*", count=SCAN_COUNT):
+            key = session_key_of(raw)
+            if key and handle_of(key) == handle:
+                return key
+    return None
+
+
 def end_all(passenger_id: int, keep: str | None = None) -> int:
     """End every session of a passenger (but `keep`); one script call per tag."""
-    keys: list[str] = []
-    for tag in passenger_tags(passenger_id):
-        keys += [k for k in _devices_of_tag(tag, passenger_id) if k != keep]
+    keys = [k for k in _devices_of_tags(passenger_tags(passenger_id), passenger_id) if k != keep]
     return delete_sessions(keys) if keys else 0
 
 
@@ -287,19 +306,17 @@ def scan_page(cursor: str = "0", page_size: int = 50) -> Page:
     keys: list[str] = []
     while node_index < len(nodes) and len(keys) < page_size:
         position, batch = nodes[node_index].scan(
-            cursor=position, match=SCAN_MATCH, count=min(SCAN_COUNT, page_size * 4)
+            cursor=position, match=SCAN_MATCH, count=min(SCAN_COUNT, page_size)
         )
         keys += [k for k in (session_key_of(b) for b in batch) if k]
         if position == 0:
             node_index += 1
     next_cursor = None if node_index >= len(nodes) else f"{node_index}:{position}"
     sessions = _inspect(keys)
-    if sessions:
-        devices: dict[str, Device] = {}
-        for tag in {s.session_key[:TAG_LENGTH] for s in sessions if s.passenger_id is not None}:
-            devices.update(_devices_of_tag(tag))
-        for session in sessions:
-            session.device = devices.get(session.session_key)
+    tags = {s.session_key[:TAG_LENGTH] for s in sessions if s.passenger_id is not None}
+    devices = _devices_of_tags(sorted(tags))
+    for session in sessions:
+        session.device = devices.get(session.session_key)
     return Page(sessions, next_cursor, scanned_nodes=len(nodes))
 
 
@@ -315,8 +332,20 @@ def iter_session_keys(progress: Callable[[int], None] | None = None) -> Iterator
             yield from keys
 
 
-def count(progress: Callable[[int], None] | None = None) -> int:
-    return sum(1 for _ in iter_session_keys(progress))
+def count(progress: Callable[[int], None] | None = None, deadline: float | None = None) -> int:
+    """How many sessions (SCAN of every node); stops early once `deadline` (monotonic) has
+    passed, so the result is then a lower bound."""
+    total = 0
+    for node in _nodes():
+        position = None
+        while position != 0:
+            position, batch = node.scan(cursor=position or 0, match=SCAN_MATCH, count=SCAN_COUNT)
+            total += len(batch)
+            if progress is not None:
+                progress(len(batch))
+            if deadline is not None and time.monotonic() > deadline:
+                return total
+    return total
 
 
 def purge(progress: Callable[[int], None] | None = None, batch: int = 500) -> int:

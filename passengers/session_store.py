@@ -33,6 +33,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 import string
 import struct
 import time
@@ -82,8 +83,11 @@ class DamagedSession(ValueError):
 # --- keys -----------------------------------------------------------------------------------
 
 
+_VALID_KEY = re.compile(f"[a-z0-9]{{{KEY_LENGTH}}}")
+
+
 def valid_key(key: Any) -> bool:
-    return isinstance(key, str) and len(key) == KEY_LENGTH and all(c in KEY_CHARS for c in key)
+    return isinstance(key, str) and _VALID_KEY.fullmatch(key) is not None
 
 
 def valkey_key(session_key: str) -> str:

@@ -149,3 +149,42 @@ def _split_monitor_command(line: str) -> list[str]:
         return shlex.split(line)
     except ValueError:
         return line.split()
+
+
+def make_sessions(valkey_client: Any, count: int, first_passenger: int = 1) -> list[str]:
+    """`count` logged-in sessions written straight into Valkey (pipelined), as a login makes
+    them: the value and the devices index entry. Returns their session keys."""
+    from django.utils.crypto import get_random_string
+
+    from passengers.session_store import (
+        CREATE,
+        KEY_CHARS,
+        SessionCodec,
+        index_key,
+        now_ms,
+        passenger_tags,
+    )
+
+    keys: list[str] = []
+    pipe = valkey_client.pipeline(transaction=False)
+    expires = now_ms() + 3_600_000
+    for i in range(count):
+        pid = first_passenger + i
+        key = passenger_tags(pid)[0] + get_random_string(32, KEY_CHARS)
+        data = {"passenger_id": pid, "passenger": {"passportno": f"P{pid:06d}"}}
+        device = SessionCodec.encode_device(pid, now_ms(), "10.0.0.1", "bench")
+        pipe.evalsha(
+            CREATE.sha,
+            2,
+            valkey_key(key),
+            index_key(key[:8]),
+            SessionCodec.encode(data, now_ms()),
+            expires,
+            key[8:],
+            device,
+        )
+        keys.append(key)
+        if len(pipe) >= 1000:
+            pipe.execute()
+    pipe.execute()
+    return keys

@@ -1,0 +1,125 @@
+"""Live sessions in the Django admin: all of them (a SCAN, page by page) and each passenger's own
+on their admin page, with an "end" button. Staff who may view passengers may see and end
+sessions; every end is logged (admin history and the `passengers.audit` logger)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
+
+from passengers import live_sessions
+from passengers.models import Passenger
+
+audit = logging.getLogger("passengers.audit")
+
+PAGE_SIZE = 50
+COUNT_BUDGET = 1.0  # seconds the list page may spend counting (SCAN) before it estimates
+
+
+def can_manage_sessions(request: HttpRequest) -> bool:
+    user = request.user
+    return bool(user.is_active and user.is_staff and user.has_perm("passengers.view_passenger"))
+
+
+def _log_end(request: HttpRequest, session: live_sessions.LiveSession | None, how: str) -> None:
+    where = session.masked_key if session else "?"
+    passport = session.passportno if session else ""
+    audit.info("%s ended session %s (passport %s) %s", request.user, where, passport or "-", how)
+    if session is not None and session.passenger_id is not None:
+        LogEntry.objects.create(
+            user_id=request.user.pk,
+            content_type=ContentType.objects.get_for_model(Passenger),
+            object_id=str(session.passenger_id),
+            object_repr=passport or str(session.passenger_id),
+            action_flag=CHANGE,
+            change_message=f"Ended session {where} {how}.",
+        )
+
+
+def live_sessions_view(request: HttpRequest, admin_context: dict[str, Any]) -> HttpResponse:
+    if not can_manage_sessions(request):
+        raise PermissionDenied
+    cursor = request.GET.get("cursor", "0")
+    try:
+        page = live_sessions.scan_page(cursor, PAGE_SIZE)
+    except ValueError:
+        return HttpResponseRedirect(reverse("admin:live_sessions"))
+    deadline = time.monotonic() + COUNT_BUDGET
+    total = live_sessions.count(deadline=deadline)
+    complete = time.monotonic() <= deadline
+    context = {
+        **admin_context,
+        "title": "Live sessions",
+        "sessions": page.sessions,
+        "next_cursor": page.next_cursor,
+        "first_page": cursor in ("", "0"),
+        "total": total,
+        "total_complete": complete,
+        "cursor": cursor,
+    }
+    return render(request, "admin/passengers/live_sessions.html", context)
+
+
+@require_POST
+def end_live_session(request: HttpRequest) -> HttpResponse:
+    if not can_manage_sessions(request):
+        raise PermissionDenied
+    tag, handle = request.POST.get("tag", ""), request.POST.get("session", "")
+    key = live_sessions.find_by_handle(tag, handle)
+    session = live_sessions.peek(key) if key else None
+    if key and live_sessions.end(key):
+        _log_end(request, session, "from the live sessions list")
+        messages.success(request, f"Session {live_sessions.mask(key)} ended.")
+    else:
+        messages.info(request, "That session had already ended.")
+    back = reverse("admin:live_sessions")
+    cursor = request.POST.get("cursor", "")
+    return HttpResponseRedirect(f"{back}?cursor={cursor}" if cursor else back)
+
+
+class PassengerSessionsMixin:
+    """For PassengerAdmin: the passenger's live sessions on their page, each with "end"."""
+
+    change_form_template = "admin/passengers/passenger/change_form_sessions.html"
+
+    def get_urls(self) -> list[Any]:
+        urls = super().get_urls()  # type: ignore[misc]
+        view = self.admin_site.admin_view(self.end_session_view)  # type: ignore[attr-defined]
+        return [path("<int:passenger_id>/sessions/end/", view, name="passenger_end_session"), *urls]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        extra_context = dict(extra_context or {})
+        if can_manage_sessions(request) and object_id.isdigit():
+            extra_context["live_sessions"] = live_sessions.sessions_of(int(object_id))
+            extra_context["can_end_sessions"] = True
+        return super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+
+    def end_session_view(self, request: HttpRequest, passenger_id: int) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponse(status=405, headers={"Allow": "POST"})
+        if not can_manage_sessions(request):
+            raise PermissionDenied
+        handle = request.POST.get("session", "")
+        target = next(
+            (s for s in live_sessions.sessions_of(passenger_id) if s.handle == handle), None
+        )
+        if target is not None and live_sessions.end(target.session_key):
+            _log_end(request, target, "from the passenger's page")
+            messages.success(request, f"Session {target.masked_key} ended.")
+        else:
+            messages.info(request, "That session had already ended.")
+        return HttpResponseRedirect(
+            reverse("admin:passengers_passenger_change", args=[passenger_id]) + "#live-sessions"
+        )

@@ -1,0 +1,157 @@
+"""Live sessions in the admin (all of them, and a passenger's own) and `manage.py sessions`."""
+
+from __future__ import annotations
+
+import logging
+import re
+from io import StringIO
+from urllib.parse import unquote
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission, User
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from passengers import admin_sessions, live_sessions
+from passengers.models import Passenger
+from passengers.session_store import CREATE, sessions_client, valkey_key
+
+from .conftest import BOTH_DBS
+from .helpers import ValkeyMonitor, login, make_sessions, session_key_of
+
+pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
+
+
+@pytest.fixture
+def staff(db) -> Client:
+    user = User.objects.create_user("staff", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_passenger"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def scripts_loaded(valkey_client):
+    sessions_client().script_load(CREATE.source)  # make_sessions pipelines EVALSHA
+
+
+def test_only_staff_who_may_view_passengers_see_sessions(client, db):
+    assert client.get("/admin/passengers/live-sessions/").status_code == 302  # to admin login
+    user = User.objects.create_user("clerk", password="pw", is_staff=True)
+    client.force_login(user)
+    assert client.get("/admin/passengers/live-sessions/").status_code == 403
+    assert client.post("/admin/passengers/live-sessions/end/").status_code == 403
+
+
+def test_list_pages_through_10000_sessions_without_keys(
+    staff, valkey_client, valkey_server, monkeypatch
+):
+    keys = set(make_sessions(valkey_client, 10_000))
+    handles = {live_sessions.handle_of(k): k for k in keys}
+    monkeypatch.setattr(admin_sessions, "PAGE_SIZE", 1000)
+    seen: set[str] = set()
+    url = "/admin/passengers/live-sessions/"
+    with ValkeyMonitor(valkey_server.port) as monitor:
+        first = staff.get(url)
+    assert "10001</strong> live sessions" in first.text  # and the staff member's own
+    assert "Live sessions" in staff.get("/admin/").text  # listed on the admin index
+    page, pages = first, 0
+    while True:
+        pages += 1
+        seen |= {handles[h] for h in re.findall(r'data-session="(\w+)"', page.text) if h in handles}
+        if 'data-testid="next-page"' not in page.text:
+            break
+        cursor = unquote(page.text.split("?cursor=")[1].split('"')[0])
+        page = staff.get(url, {"cursor": cursor})
+        assert page.status_code == 200
+    assert seen == keys
+    assert pages >= 5
+    assert "KEYS" not in {v for v, _ in monitor.commands}
+    assert "SCAN" in {v for v, _ in monitor.commands}
+    assert not set(re.findall(r"[a-z0-9]{32}", first.text)) & {k[8:] for k in keys}, "a key shown"
+
+
+def test_end_from_the_list_is_logged(staff, valkey_client, passport, caplog):
+    user = Client()
+    login(user, passport)
+    key = session_key_of(user)
+    page = staff.get("/admin/passengers/live-sessions/")
+    assert live_sessions.handle_of(key) in page.text and passport in page.text
+    with caplog.at_level(logging.INFO, logger="passengers.audit"):
+        response = staff.post(
+            "/admin/passengers/live-sessions/end/",
+            {"tag": key[:8], "session": live_sessions.handle_of(key)},
+            follow=True,
+        )
+    assert "ended" in response.text
+    assert not valkey_client.exists(valkey_key(key))
+    assert user.get("/").status_code == 302  # that passenger is logged out
+    assert any("ended session" in r.getMessage() for r in caplog.records)
+    entry = LogEntry.objects.get()
+    assert entry.user.username == "staff" and "Ended session" in entry.change_message
+
+
+def test_passenger_page_lists_and_ends_their_sessions(staff, valkey_client, passport):
+    browsers = [Client(HTTP_USER_AGENT=f"Agent/{i}") for i in range(2)]
+    for b in browsers:
+        login(b, passport)
+    passenger = Passenger.objects.get(passportno=passport)
+    page = staff.get(f"/admin/passengers/passenger/{passenger.pk}/change/")
+    assert page.status_code == 200 and "Live sessions" in page.text
+    first = session_key_of(browsers[0])
+    assert live_sessions.handle_of(first) in page.text
+    response = staff.post(
+        f"/admin/passengers/passenger/{passenger.pk}/sessions/end/",
+        {"session": live_sessions.handle_of(first)},
+    )
+    assert response.status_code == 302
+    assert not valkey_client.exists(valkey_key(first))
+    assert valkey_client.exists(valkey_key(session_key_of(browsers[1])))
+    assert LogEntry.objects.filter(object_id=str(passenger.pk)).exists()
+
+
+# --- manage.py sessions ------------------------------------------------------------------------
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("sessions", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_command_count_list_show_end(valkey_client, passport):
+    user = Client(HTTP_USER_AGENT="Firefox/1")
+    login(user, passport)
+    key = session_key_of(user)
+    make_sessions(valkey_client, 120, first_passenger=1000)
+    assert run("count").strip() == "121"
+    first_page = run("list", "--page-size", "50")
+    assert "More: manage.py sessions list --cursor" in first_page
+    assert len([line for line in first_page.splitlines() if line[:1].isalnum()]) >= 50
+    mine = run("list", "--passport", passport)
+    assert key in mine and "1 session(s)" in mine
+    shown = run("show", valkey_key(key))
+    assert passport in shown and "time left" in shown and "bytes of Valkey memory" in shown
+    assert "Ended 1 session(s)" in run("end", "--passport", passport)
+    assert user.get("/").status_code == 302
+    with pytest.raises(CommandError) as missing:
+        run("show", key)
+    assert missing.value.returncode == 1
+
+
+def test_command_end_key_and_purge(valkey_client, passport):
+    keys = make_sessions(valkey_client, 30)
+    assert run("end", keys[0]).strip() == "Session ended."
+    with pytest.raises(CommandError) as again:
+        run("end", keys[0])
+    assert again.value.returncode == 1
+    with pytest.raises(CommandError) as bad:
+        run("end", "not-a-key")
+    assert bad.value.returncode == 2
+    with pytest.raises(CommandError) as unconfirmed:
+        run("purge")  # stdin is not a terminal: needs --yes
+    assert unconfirmed.value.returncode == 2
+    assert "Ended 29 session(s)" in run("purge", "--yes")
+    assert valkey_client.keys("flight_session*") == []
