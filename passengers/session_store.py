@@ -50,7 +50,7 @@ from django.core.cache import caches
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.crypto import get_random_string, salted_hmac
 from django_valkey.serializers.json import JSONSerializer
-from valkey.exceptions import NoScriptError
+from valkey.exceptions import NoScriptError, ValkeyError
 
 from passengers import session as layout
 
@@ -410,6 +410,26 @@ class SessionStore(SessionBase):
     async def _aget_new_session_key(self) -> str:
         return self._get_new_session_key()
 
+    def cycle_key(self) -> None:
+        self._keep_device()
+        super().cycle_key()
+
+    async def acycle_key(self) -> None:
+        await sync_to_async(self._keep_device, thread_sensitive=False)()
+        await super().acycle_key()
+
+    def _keep_device(self) -> None:
+        """A new key for the same login keeps its entry in the devices list."""
+        key = self.session_key
+        if key is None or self._device != ("", ""):
+            return
+        entry = sessions_client().hget(index_key(key[:TAG_LENGTH]), key[TAG_LENGTH:])
+        try:
+            _pid, _created, ip, agent = msgspec.msgpack.decode(entry or b"")
+            self._device = (str(ip), str(agent))
+        except (msgspec.DecodeError, TypeError, ValueError):
+            pass
+
     def set_device(self, *, client_ip: str = "", user_agent: str = "") -> None:
         """Where this session is used from, for the passenger's list of devices (stored in the
         devices index when the session is created)."""
@@ -603,16 +623,25 @@ class SessionStore(SessionBase):
         if not move_ttl and body == SessionCodec.body_of(self._stored):
             return  # nothing changed: no write
         field = self._index_field(data, key)
+        only_refresh = body == SessionCodec.body_of(self._stored)
         deadline = time.monotonic() + SAVE_BUDGET
         conflicts = 0
         while True:
             written_at = now if move_ttl else self._written_at
             payload = SessionCodec.header(written_at) + body
-            result = COMPARE_AND_SET(
-                client,
-                [valkey_key(key), index_key(key[:TAG_LENGTH])],
-                [_digest(self._stored), payload, expires_at if move_ttl else 0, field],
-            )
+            try:
+                result = COMPARE_AND_SET(
+                    client,
+                    [valkey_key(key), index_key(key[:TAG_LENGTH])],
+                    [_digest(self._stored), payload, expires_at if move_ttl else 0, field],
+                )
+            except ValkeyError as exc:
+                if not only_refresh:
+                    raise
+                # Moving the TTL of an unchanged session is not worth an error page (the
+                # session still has most of its age left): the next request tries again.
+                logger.warning("Session %s: TTL refresh skipped: %s", _mask(key), exc)
+                return
             if result == 1:
                 self._stored, self._written_at = payload, written_at
                 self._loaded_expiry = data.get(EXPIRY_KEY)

@@ -353,3 +353,37 @@ def test_parallel_adds_never_pass_the_flight_limit(live_server, valkey_client, p
     assert statuses == [302] * len(flights), statuses  # the refused ones are told why
     stored = stored_session(valkey_client, cookies["flightsite_session"])
     assert len(stored["flights"]) == 5
+
+
+def test_a_failed_ttl_refresh_is_not_an_error_page(client, valkey_client, passport, monkeypatch):
+    """A read-only page whose only write would move the TTL still answers if that write fails
+    (an OOM on the session store, say): the session has most of its age left."""
+    import valkey
+
+    from passengers import session_store
+
+    login(client, passport)
+    key = session_key_of(client)
+    raw = raw_value(valkey_client, valkey_key(key))
+    written_at, data = SessionCodec.decode(raw)
+    valkey_client.set(valkey_key(key), SessionCodec.encode(data, written_at - 360_000), ex=900)
+
+    def refused(*args, **kwargs):
+        raise valkey.exceptions.ConnectionError("the session store refuses writes")
+
+    monkeypatch.setattr(session_store, "COMPARE_AND_SET", refused)
+    assert client.get("/").status_code == 200
+    # A real change is not silently dropped: it is an outage (503).
+    flight_id = Flight.objects.today(limit=1)[0]["flight_id"]
+    assert client.post("/flights/add/", {"flight_id": flight_id}).status_code == 503
+
+
+def test_cycle_key_keeps_the_device(valkey_client, passport):
+    from passengers import live_sessions
+
+    client = Client(HTTP_USER_AGENT="Firefox/1", REMOTE_ADDR="192.0.2.9")
+    login(client, passport)
+    session = SessionStore(session_key_of(client))
+    session.cycle_key()
+    device = live_sessions.peek(session.session_key).device
+    assert device is not None and device.client_ip == "192.0.2.9"
