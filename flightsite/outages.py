@@ -213,18 +213,19 @@ def reset_breakers() -> None:
 
 
 class BreakerValkey(valkey.Valkey):
-    """valkey.Valkey whose commands go through the breaker of its dependency.
+    """valkey.Valkey whose commands go through the breaker of its server.
 
-    django-valkey's BASE_CLIENT_CLASS; BASE_CLIENT_KWARGS {"breaker": "valkey-sessions"} names
-    it (the server address is added, so two servers never share a breaker). Every command goes
-    through execute_command, scripts (EVALSHA) included; pipelines are not used by the site.
+    django-valkey's BASE_CLIENT_CLASS. One breaker per server address: two aliases on one
+    server (sessions and cache in the embedded default) share it, since a hung server is hung
+    for both. Every command goes through execute_command, scripts (EVALSHA) included;
+    pipelines are not used by the site.
     """
 
-    def __init__(self, *args, breaker: str = "valkey", **kwargs) -> None:
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         params = self.connection_pool.connection_kwargs
         where = params.get("path") or f"{params.get('host')}:{params.get('port')}"
-        self._breaker_name = f"{breaker} ({where})"
+        self._breaker_name = f"valkey {where}"
 
     @property
     def breaker(self) -> Breaker:
@@ -243,15 +244,6 @@ class BreakerValkey(valkey.Valkey):
             raise
         guard.success()
         return result
-
-
-def valkey_client_options(name: str) -> dict:
-    """OPTIONS entries for a django-valkey cache alias: outage-aware parser and breaker."""
-    return {
-        "PARSER_CLASS": "flightsite.outages.OutageParser",
-        "BASE_CLIENT_CLASS": "flightsite.outages.BreakerValkey",
-        "BASE_CLIENT_KWARGS": {"breaker": name},
-    }
 
 
 # --- 503 responses -----------------------------------------------------------------------------

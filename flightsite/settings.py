@@ -224,17 +224,11 @@ _valkey_options = {
     "SOCKET_CONNECT_TIMEOUT": VALKEY_SOCKET_CONNECT_TIMEOUT,
     "SOCKET_TIMEOUT": VALKEY_SOCKET_TIMEOUT,
     "CONNECTION_POOL_KWARGS": {"health_check_interval": 30, "retry_on_timeout": False},
-    # Every "not now" answer (OOM, BUSY, CLUSTERDOWN...) as its own exception class.
+    # Every "not now" answer (OOM, BUSY, CLUSTERDOWN...) as its own exception class, and
+    # every command behind the circuit breaker of its server (flightsite/outages.py).
     "PARSER_CLASS": "flightsite.outages.OutageParser",
+    "BASE_CLIENT_CLASS": "flightsite.outages.BreakerValkey",
 }
-
-
-def _valkey_breaker(name: str) -> dict:
-    """OPTIONS that put an alias's commands behind the circuit breaker called `name`."""
-    return {
-        "BASE_CLIENT_CLASS": "flightsite.outages.BreakerValkey",
-        "BASE_CLIENT_KWARGS": {"breaker": name},
-    }
 
 
 CACHES = {
@@ -245,7 +239,6 @@ CACHES = {
         "KEY_PREFIX": "flightsite",
         "OPTIONS": {
             **_valkey_options,
-            **_valkey_breaker("valkey-cache"),
             "SERIALIZER": "passengers.session_store.CompactJSONSerializer",
         },
     },
@@ -258,7 +251,6 @@ CACHES = {
         "KEY_FUNCTION": "passengers.session_store.make_session_cache_key",
         "OPTIONS": {
             **_valkey_options,
-            **_valkey_breaker("valkey-sessions"),
             "SERIALIZER": "passengers.session_store.CompactJSONSerializer",
         },
     },

@@ -63,8 +63,9 @@ def _retry_later(
 ) -> HttpResponse:
     """The login form again, with what was typed, a message and Retry-After."""
     form = context["form"]
-    if form.is_bound:
-        form.is_valid()
+    form.is_valid()
+    if not form.is_bound:  # the login page itself: add_error() needs cleaned_data
+        form.cleaned_data = {}
     form.add_error(None, message)
     response = render(request, "passengers/login.html", context, status=status)
     response["Retry-After"] = str(after if after is not None else retry_after())
