@@ -283,6 +283,9 @@ if HTTPS:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     # HSTS is hard to undo: opt in with a duration once HTTPS works everywhere.
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0)
+    # Only when every subdomain is HTTPS too (preload: and the domain goes on browsers' list).
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CSRF_COOKIE_SAMESITE = "Lax"
 

@@ -35,8 +35,9 @@ class ValkeyUser:
         return " ".join(["ACL SETUSER", self.name, *self.rules(password)])
 
 
-# Connection: PING (health checks, idle connection checks), SELECT (a db number in the URL).
-_CONNECTION = ("ping", "select")
+# Connection: PING (health checks, idle connection checks), SELECT (a db number in the URL),
+# CLIENT SETINFO (valkey-py names itself on connect; denied, it would fill the ACL LOG).
+_CONNECTION = ("ping", "select", "client|setinfo")
 
 SESSIONS_USER = ValkeyUser(
     name="flightsite-sessions",
