@@ -74,6 +74,13 @@ class OutageParser(DefaultParser):
 
     EXCEPTION_CLASSES = {**DefaultParser.EXCEPTION_CLASSES, **_OUTAGE_CODES}
 
+    @classmethod
+    def parse_error(cls, response: str) -> Exception:
+        # A command a Lua script may not run comes back as a plain ERR, not NOPERM.
+        if response.startswith("ERR ACL failure in script"):
+            return vx.NoPermissionError(response[4:])
+        return super().parse_error(response)
+
 
 # For `except STORE_ERRORS:`. ConnectionInterrupted is django-valkey's wrapper around whatever
 # its cache API (cache.get/set/...) raised, bugs included: is_store_outage() looks inside it.
