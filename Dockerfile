@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# flightsite: Django under gunicorn on port 8000, as a non-root user. Used by docker-compose.yml
-# (with Valkey and MySQL 8.4); works with any VALKEY_URL / FLUGHAFENDB_URL / DJANGO_DB_URL.
+# flightsite: Django under gunicorn on port 8000, as a non-root user (target `site`), and nginx in
+# front of it with the static files (target `proxy`). Used by docker-compose.yml (with two
+# Valkey servers and MySQL 8.4); works with any VALKEY_URL / FLUGHAFENDB_URL / DJANGO_DB_URL.
 #
 # Bookworm on purpose: mysqlclient links Debian's MariaDB Connector/C. Bookworm's 3.3 (OpenSSL)
 # logs in to MySQL 8.4 with caching_sha2_password over a plain connection (it fetches the
@@ -28,8 +29,8 @@ COPY weather ./weather
 # dependencies in the venv, so that there is exactly one copy of it.
 RUN pip install -c constraints.txt ".[mysql,server]" && pip uninstall --yes flightsite
 
-# --- runtime -------------------------------------------------------------------------------
-FROM ${PYTHON_IMAGE}
+# --- runtime: the site ----------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS site
 # libmariadb3: the client library mysqlclient was built against.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libmariadb3 \
@@ -42,6 +43,7 @@ ENV PATH=/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=flightsite.settings \
     DJANGO_DEBUG=0 \
+    DJANGO_REQUIRE_SECRET_KEY=1 \
     DJANGO_MANIFEST_STATIC=1 \
     DJANGO_STATIC_ROOT=/app/staticfiles \
     FLIGHTSITE_VAR_DIR=/data \
@@ -56,17 +58,21 @@ COPY passengers ./passengers
 COPY flights ./flights
 COPY weather ./weather
 # Hashed, compressed static files served by WhiteNoise; built once, owned by root (read-only).
-RUN FLIGHTSITE_VAR_DIR=/tmp/collectstatic python manage.py collectstatic --noinput -v 0 \
+RUN FLIGHTSITE_VAR_DIR=/tmp/collectstatic DJANGO_REQUIRE_SECRET_KEY=0 \
+    python manage.py collectstatic --noinput -v 0 \
     && rm -rf /tmp/collectstatic
 
-# Prepare the databases before the server starts: Django's tables (migrate) and, unless
-# LOAD_DEMO_DATA=0 (a real flughafendb), the demo data: created and loaded on the first start,
-# afterwards only flights for coming days that have none. Other commands run as given.
+# Prepare the databases before the server starts: Django's tables (migrate, unless MIGRATE=0:
+# a second replica) and, unless LOAD_DEMO_DATA=0 (a real flughafendb), the demo data: created and
+# loaded on the first start, afterwards only flights for coming days that have none. Other
+# commands run as given. A missing DJANGO_SECRET_KEY stops it here (DJANGO_REQUIRE_SECRET_KEY).
 COPY --chmod=755 <<"EOF" /usr/local/bin/flightsite-entrypoint
 #!/bin/sh
 set -eu
 if [ "${1:-}" = "gunicorn" ]; then
-    python manage.py migrate --noinput
+    if [ "${MIGRATE:-1}" = "1" ]; then
+        python manage.py migrate --noinput
+    fi
     if [ "${LOAD_DEMO_DATA:-1}" = "1" ]; then
         python manage.py load_demo_data --if-needed --size "${DEMO_DATA_SIZE:-small}" --no-progress
     fi
@@ -82,3 +88,9 @@ ENTRYPOINT ["flightsite-entrypoint"]
 # would go to $HOME/.gunicorn, which the app user cannot write, and nothing here uses gunicornc.
 CMD ["gunicorn", "flightsite.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", \
      "--access-logfile", "-", "--timeout", "30", "--no-control-socket"]
+
+# --- nginx in front: buffers slow clients, serves the static files ---------------------------
+FROM nginx:1.27-bookworm AS proxy
+COPY deploy/nginx.conf /etc/nginx/nginx.conf
+COPY --from=site /app/staticfiles /srv/static
+EXPOSE 80

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import time
@@ -17,6 +18,8 @@ def start_gunicorn(
     env: dict[str, str], port: int, workers: int = 2, worker_class: str = "sync"
 ) -> subprocess.Popen:
     """gunicorn with the site on 127.0.0.1:`port`; returns once it answers."""
+    # Serving with DEBUG off requires a real secret key (flightsite/settings.py): one per run.
+    env = {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50), **env}
     process = subprocess.Popen(
         [
             sys.executable,
@@ -66,6 +69,7 @@ class SiteClient:
 
     def login(self, passport: str = PASSPORT) -> None:
         self.post("/login/", {"passportno": passport}).raise_for_status()
+        self.csrf = self.http.cookies["csrftoken"]  # rotated at login
 
     def cookies(self) -> dict[str, str]:
         return self.http.cookies.get_dict()

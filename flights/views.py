@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from flightsite.errors import error_page
 from passengers import session as sess
@@ -25,7 +25,7 @@ def _flight_id(request: HttpRequest) -> int | None:
     return int(raw) if FLIGHT_ID_RE.fullmatch(raw) else None
 
 
-@require_GET
+@require_safe
 @passenger_required
 def flight_list(request: HttpRequest) -> HttpResponse:
     chosen = {f["flight_id"] for f in sess.flights(request.session)}

@@ -1,52 +1,37 @@
 """Turn an outage (Valkey or the database) into a clear 503 page, never a 500 or a silent
-logout."""
+logout; find the real client address behind a trusted proxy. What counts as an outage is
+decided in flightsite/outages.py (STORE_ERRORS and DB_ERRORS are re-exported here)."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 
-import valkey.exceptions
 from django.conf import settings
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django_valkey.exceptions import ConnectionInterrupted
 
+from flightsite.outages import (
+    DB_ERRORS,
+    STORE_ERRORS,
+    database_unavailable,
+    is_db_outage,
+    is_store_outage,
+    store_unavailable,
+    unavailable,
+)
 from passengers.session_store import SessionConflict
+
+__all__ = ["DB_ERRORS", "STORE_ERRORS", "unavailable"]
 
 logger = logging.getLogger(__name__)
 
-STORE_ERRORS: tuple[type[BaseException], ...] = (
-    ConnectionInterrupted,
-    valkey.exceptions.ConnectionError,
-    valkey.exceptions.TimeoutError,
-    valkey.exceptions.BusyLoadingError,
-    valkey.exceptions.ReadOnlyError,
-)
-
-
-DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
-
-
-def unavailable(reason: str) -> HttpResponse:
-    body = render_to_string("503.html", {"reason": reason}, request=None)
-    response = HttpResponse(body, status=503)
-    response["Retry-After"] = "5"
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-def store_unavailable(request: HttpRequest, exc: BaseException) -> HttpResponse:
-    logger.error("Session store unavailable: %s", exc)
-    return unavailable("session store")
-
 
 class DatabaseUnavailableMiddleware:
-    """A database that cannot be reached (MySQL down, too many connections) is a 503.
+    """A database that cannot be reached (MySQL down or hung, too many connections) is a 503.
 
     Only connection-level errors: a programming error in a query must stay a 500 and be fixed.
     """
@@ -58,14 +43,13 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, DB_ERRORS):
-            logger.error("Database unavailable: %s", exception)
-            return unavailable("flight database")
+        if is_db_outage(exception):
+            return database_unavailable(exception)
         return None
 
 
 class ValkeySessionMiddleware(SessionMiddleware):
-    """SessionMiddleware that answers 503 when Valkey cannot be reached.
+    """SessionMiddleware that answers 503 when Valkey cannot serve the session.
 
     Reads happen lazily inside the view (process_exception catches them), writes after it
     (process_response). The session key is kept, so the user is still logged in once Valkey
@@ -73,8 +57,8 @@ class ValkeySessionMiddleware(SessionMiddleware):
     """
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, STORE_ERRORS):
-            return store_unavailable(request, exception)
+        if is_store_outage(exception):
+            return store_unavailable(exception)
         if isinstance(exception, SessionConflict):
             return conflict(request, exception)
         if isinstance(exception, UpdateError):  # a view's own save() found the session gone
@@ -85,7 +69,9 @@ class ValkeySessionMiddleware(SessionMiddleware):
         try:
             return super().process_response(request, response)
         except STORE_ERRORS as exc:
-            return store_unavailable(request, exc)
+            if not is_store_outage(exc):
+                raise
+            return store_unavailable(exc)
         except SessionConflict as exc:
             return conflict(request, exc)
         except SessionInterrupted:
@@ -114,6 +100,42 @@ def conflict(request: HttpRequest, exc: SessionConflict) -> HttpResponse:
     response = error_page(request, 409, exc.user_message)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def client_address(remote_addr: str, forwarded_for: str, trusted: list) -> str:
+    """The client's address: walk X-Forwarded-For from the right (the entry our own proxy
+    added) past every trusted proxy; the first untrusted address is the client. Anything a
+    client wrote further left is ignored, so it cannot choose its own address."""
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()] if forwarded_for else []
+    current = remote_addr
+    while True:
+        try:
+            address = ipaddress.ip_address(current)
+        except ValueError:
+            return current  # not an address (garbage from a proxy): use it as it is
+        if not any(address in network for network in trusted) or not hops:
+            return current
+        current = hops.pop()
+
+
+class TrustedProxyMiddleware:
+    """Behind a reverse proxy every request comes from the proxy's address. When
+    DJANGO_TRUSTED_PROXIES lists it, REMOTE_ADDR becomes the client's address from
+    X-Forwarded-For (so the login throttle counts clients, not the proxy). Off by default:
+    X-Forwarded-For is then ignored, as a client can send anything in it."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+        self.trusted = settings.TRUSTED_PROXIES
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.trusted:
+            meta = request.META
+            meta["flightsite.proxy_addr"] = meta.get("REMOTE_ADDR", "")
+            meta["REMOTE_ADDR"] = client_address(
+                meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""), self.trusted
+            )
+        return self.get_response(request)
 
 
 class MethodNotAllowedPageMiddleware:

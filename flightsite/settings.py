@@ -7,6 +7,7 @@ SQLite files under var/ and an embedded Valkey server started by `manage.py runs
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -38,19 +39,61 @@ def env_int(name: str, default: int) -> int:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
+# Set by flightsite/wsgi.py and asgi.py: this process serves the site (gunicorn, uvicorn...),
+# as opposed to manage.py commands, runserver and the tests.
+SERVING = env_bool("FLIGHTSITE_SERVING", default=False)
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", default=False):
-        raise ImproperlyConfigured("Set DJANGO_SECRET_KEY in production.")
-    # Local default only: `make run` and the tests. Production sets DJANGO_SECRET_KEY.
-    SECRET_KEY = "insecure-local-only-key-set-DJANGO_SECRET_KEY-in-production"
+# --- secret key: fail closed ---------------------------------------------------------------------
+# Keys that are public (in this repository's history or a tutorial) sign nothing in production.
+LOCAL_SECRET_KEY = "django-insecure-local-only-key-set-DJANGO_SECRET_KEY-in-production-0000"
+PUBLIC_SECRET_KEYS = {
+    LOCAL_SECRET_KEY,
+    "insecure-local-only-key-set-DJANGO_SECRET_KEY-in-production",
+    "insecure-compose-key-set-DJANGO_SECRET_KEY",
+    "change-me",
+    "changeme",
+    "secret",
+}
+
+
+def weak_secret_key(key: str) -> bool:
+    """Missing, public, or what Django's check --deploy calls weak (security.W009)."""
+    return (
+        not key
+        or key in PUBLIC_SECRET_KEYS
+        or key.startswith("django-insecure")
+        or len(key) < 50
+        or len(set(key)) < 5
+    )
+
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "").strip()
+# Required when serving with DEBUG off; DJANGO_REQUIRE_SECRET_KEY=1 requires it for every
+# command too (the Docker image sets it, so even `migrate` stops on a missing key).
+REQUIRE_SECRET_KEY = not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", default=SERVING)
+if weak_secret_key(SECRET_KEY):
+    if REQUIRE_SECRET_KEY:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is missing, public or too weak, and DEBUG is off: refusing to "
+            "start, since anyone could forge signed cookies. Set DJANGO_SECRET_KEY to 50+ "
+            "random characters, e.g. the output of: python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))'"
+        )
+    # manage.py, runserver (`make run`) and the tests: a key that only ever signs local data.
+    SECRET_KEY = SECRET_KEY or LOCAL_SECRET_KEY
 
 ALLOWED_HOSTS = [
     h.strip()
     for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
     if h.strip()
 ]
+# Reverse proxies (IPs or networks, comma-separated) whose X-Forwarded-For is believed: the
+# client address is then the first untrusted hop from the right. Empty: REMOTE_ADDR as is.
+_trusted = [p.strip() for p in os.environ.get("DJANGO_TRUSTED_PROXIES", "").split(",")]
+try:
+    TRUSTED_PROXIES = [ipaddress.ip_network(p, strict=False) for p in _trusted if p]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DJANGO_TRUSTED_PROXIES: {exc}") from exc
 CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
 ]
@@ -69,6 +112,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "flightsite.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "flightsite.middleware.ValkeySessionMiddleware",
@@ -124,18 +168,30 @@ FLUGHAFENDB_URL = (
     os.environ.get("FLUGHAFENDB_URL") or f"sqlite:///{VAR_DIR / 'flughafendb.sqlite3'}"
 )
 DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 60)
+# Time budgets of a MySQL connection, whole seconds (0 = none). While serving, a hung server
+# costs a request about one second and frees the worker (then the breaker answers at once);
+# manage.py commands (migrate, load_demo_data's big INSERTs) and the tests wait longer.
+DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 1 if SERVING else 5)
+DB_READ_TIMEOUT = env_int("DB_READ_TIMEOUT", 1 if SERVING else 0)
+DB_WRITE_TIMEOUT = env_int("DB_WRITE_TIMEOUT", 1 if SERVING else 0)
 
 
 def _database(url: str) -> dict:
     config = dj_database_url.parse(url, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.mysql":
-        config.setdefault("OPTIONS", {}).update(
-            {
-                "charset": "utf8mb4",
-                "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
-                "connect_timeout": 5,
-            }
-        )
+        # Django's backend plus a circuit breaker (flightsite/backends/mysql/base.py).
+        config["ENGINE"] = "flightsite.backends.mysql"
+        options = {
+            "charset": "utf8mb4",
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+            "connect_timeout": DB_CONNECT_TIMEOUT,
+        }
+        # mysqlclient: per socket read/write (MariaDB Connector/C does not retry them).
+        if DB_READ_TIMEOUT:
+            options["read_timeout"] = DB_READ_TIMEOUT
+        if DB_WRITE_TIMEOUT:
+            options["write_timeout"] = DB_WRITE_TIMEOUT
+        config.setdefault("OPTIONS", {}).update(options)
     elif config["ENGINE"] == "django.db.backends.sqlite3":
         config["CONN_MAX_AGE"] = 0
         config.setdefault("OPTIONS", {}).update({"timeout": 20})
@@ -168,7 +224,12 @@ _valkey_options = {
     "SOCKET_CONNECT_TIMEOUT": VALKEY_SOCKET_CONNECT_TIMEOUT,
     "SOCKET_TIMEOUT": VALKEY_SOCKET_TIMEOUT,
     "CONNECTION_POOL_KWARGS": {"health_check_interval": 30, "retry_on_timeout": False},
+    # Every "not now" answer (OOM, BUSY, CLUSTERDOWN...) as its own exception class, and
+    # every command behind the circuit breaker of its server (flightsite/outages.py).
+    "PARSER_CLASS": "flightsite.outages.OutageParser",
+    "BASE_CLIENT_CLASS": "flightsite.outages.BreakerValkey",
 }
+
 
 CACHES = {
     # General-purpose cache (weather results, ...). Plain JSON: no pickle in a shared store.
@@ -195,6 +256,13 @@ CACHES = {
     },
 }
 
+# --- circuit breaker (flightsite/outages.py) ---------------------------------------------------
+# After this many connection failures or timeouts in a row, a dependency (each Valkey alias,
+# each MySQL database) is skipped for BREAKER_RESET_SECONDS: requests that need it get a 503
+# at once, then one request probes. Per worker process. 0 failures turns it off.
+BREAKER_FAILURES = env_int("BREAKER_FAILURES", 3)
+BREAKER_RESET_SECONDS = float(os.environ.get("BREAKER_RESET_SECONDS", "5"))
+
 SESSION_ENGINE = "passengers.session_store"
 SESSION_CACHE_ALIAS = "sessions"
 # Idle timeout. The store refreshes the key's TTL on every read (one GETEX), so an active user
@@ -211,8 +279,13 @@ SESSION_COOKIE_SECURE = HTTPS or env_bool("DJANGO_SECURE_COOKIES", default=False
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
+    # Health checks come over plain HTTP from inside (compose, a load balancer).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     # HSTS is hard to undo: opt in with a duration once HTTPS works everywhere.
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0)
+    # Only when every subdomain is HTTPS too (preload: and the domain goes on browsers' list).
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CSRF_COOKIE_SAMESITE = "Lax"
 
@@ -248,8 +321,11 @@ WEATHER_CACHE_TTL = env_int("WEATHER_CACHE_TTL", 10 * 60)
 FLIGHTS_PAGE_LIMIT = 50
 MAX_FLIGHTS_PER_SESSION = env_int("MAX_FLIGHTS_PER_SESSION", 20)
 LOGIN_URL = "passengers:login"
-# Failed logins per client IP before 429, and the window they are counted in (seconds).
+# Failed logins (the passenger login and the admin's) before 429: per client address and per
+# account (passport number, admin user name), counted in Valkey over a window of seconds that
+# starts at the first failure; blocked until that window ends (passengers/throttle.py).
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 20)
+LOGIN_FAILURE_LIMIT_PER_ACCOUNT = env_int("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", 10)
 LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 5 * 60)
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from flightsite.health import healthz
+from passengers.admin_login import admin_login
+
 admin.site.site_header = "flightsite administration"
 admin.site.site_title = "flightsite admin"
 
@@ -8,6 +11,9 @@ urlpatterns = [
     path("", include("passengers.urls")),
     path("weather/", include("weather.urls")),
     path("flights/", include("flights.urls")),
+    path("healthz", healthz, name="healthz"),
+    # Before admin.site.urls: the same address, with the login throttle in front.
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
 ]
 

@@ -50,7 +50,7 @@ from django.core.cache import caches
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.crypto import get_random_string, salted_hmac
 from django_valkey.serializers.json import JSONSerializer
-from valkey.exceptions import NoScriptError, ValkeyError
+from valkey.exceptions import NoScriptError, ResponseError, ValkeyError
 
 from passengers import session as layout
 
@@ -489,6 +489,11 @@ class SessionStore(SessionBase):
             return {}
         try:
             raw = sessions_client().get(valkey_key(key))
+        except ResponseError as exc:
+            if not str(exc).startswith("WRONGTYPE"):
+                self._load_error = exc
+                raise
+            raw = b"<not a string>"  # foreign data at our key: treated as damaged, below
         except Exception as exc:
             self._load_error = exc
             raise

@@ -4,13 +4,14 @@ import logging
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import rotate_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from flightsite.middleware import DB_ERRORS, STORE_ERRORS
+from flightsite.outages import DB_ERRORS, STORE_ERRORS, retry_after
 
 from . import live_sessions, throttle
 from . import session as sess
@@ -31,14 +32,21 @@ def _next_url(request: HttpRequest) -> str:
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def login(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
-        if sess.is_logged_in(request.session):
-            return redirect("passengers:dashboard")
+    if request.method != "POST":
         context = {"form": LoginForm(), "next": _next_url(request)}
         # ?ended=1: the session ended while a request was changing it (see the middleware).
         context["ended"] = request.GET.get("ended") == "1"
+        try:
+            if sess.is_logged_in(request.session):
+                return redirect("passengers:dashboard")
+        except STORE_ERRORS as exc:
+            # Cannot tell whether this cookie is logged in: show the form, say why it may fail.
+            logger.error("Login page, session store unavailable: %s", exc)
+            return _retry_later(
+                request, context, "Logging in is not possible right now. Please try again soon."
+            )
         return render(request, "passengers/login.html", context)
 
     form = LoginForm(request.POST)
@@ -54,26 +62,35 @@ def login(request: HttpRequest) -> HttpResponse:
 
 
 def _retry_later(
-    request: HttpRequest, context: dict, message: str, status: int = 503, after: int = 5
+    request: HttpRequest, context: dict, message: str, status: int = 503, after: int | None = None
 ) -> HttpResponse:
     """The login form again, with what was typed, a message and Retry-After."""
     form = context["form"]
     form.is_valid()
+    if not form.is_bound:  # the login page itself: add_error() needs cleaned_data
+        form.cleaned_data = {}
     form.add_error(None, message)
     response = render(request, "passengers/login.html", context, status=status)
-    response["Retry-After"] = str(after)
+    response["Retry-After"] = str(after if after is not None else retry_after())
     return response
 
 
+def _blocked(request: HttpRequest, context: dict, wait: int) -> HttpResponse:
+    minutes = max(1, round(wait / 60))
+    return _retry_later(
+        request,
+        context,
+        f"Too many failed attempts. Please try again in {minutes} minute{'s' * (minutes > 1)}.",
+        status=429,
+        after=wait,
+    )
+
+
 def _login_post(request: HttpRequest, form: LoginForm, context: dict) -> HttpResponse:
-    if throttle.is_blocked(request):
-        return _retry_later(
-            request,
-            context,
-            "Too many failed attempts. Please wait a few minutes and try again.",
-            status=429,
-            after=60,
-        )
+    typed = request.POST.get("passportno", "")
+    wait = throttle.blocked_for(request, "passport", typed)
+    if wait:
+        return _blocked(request, context, wait)
     if not form.is_valid():
         return render(request, "passengers/login.html", context, status=400)
 
@@ -85,7 +102,7 @@ def _login_post(request: HttpRequest, form: LoginForm, context: dict) -> HttpRes
             request, context, "We cannot check passports right now. Please try again in a moment."
         )
     if info is None:
-        throttle.record_failure(request)
+        throttle.record_failure(request, "passport", typed)
         form.add_error("passportno", "We found no passenger with this passport number.")
         return render(request, "passengers/login.html", context, status=403)
 
@@ -97,14 +114,15 @@ def _login_post(request: HttpRequest, form: LoginForm, context: dict) -> HttpRes
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
     )
     request.session.save()  # here, not in the middleware, so a failure keeps the form
+    rotate_token(request)  # a CSRF token seen before login is worthless after it
     messages.success(request, f"Welcome, {info['firstname']} {info['lastname']}!")
     return redirect(_next_url(request) or "passengers:dashboard")
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def logout(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
+    if request.method != "POST":
         # A GET never logs out (a link or prefetch must not end a session): show a confirm form.
         if not sess.is_logged_in(request.session):
             return redirect("passengers:login")
@@ -117,6 +135,7 @@ def logout(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
+@require_safe
 @passenger_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     # Everything shown here comes from the session: no database query, no weather call.

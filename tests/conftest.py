@@ -48,6 +48,16 @@ def valkey_client(valkey_server: ValkeyServer) -> Iterator[valkey.Valkey]:
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_breakers() -> Iterator[None]:
+    """Every test starts with closed circuit breakers (they are per process)."""
+    from flightsite.outages import reset_breakers
+
+    reset_breakers()
+    yield
+    reset_breakers()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker) -> None:
     """After pytest-django created the test databases, create the flughafendb tables from

