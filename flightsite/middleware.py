@@ -20,6 +20,8 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (
     valkey.exceptions.TimeoutError,
     valkey.exceptions.BusyLoadingError,
     valkey.exceptions.ReadOnlyError,
+    # A full session server (noeviction: it refuses writes rather than evicting sessions).
+    valkey.exceptions.OutOfMemoryError,
 )
 
 
