@@ -22,6 +22,12 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (
     valkey.exceptions.ReadOnlyError,
     # A full session server (noeviction: it refuses writes rather than evicting sessions).
     valkey.exceptions.OutOfMemoryError,
+    # Cluster: a master down (CLUSTERDOWN, slots not covered), slots moving (TRYAGAIN, a storm
+    # of MOVED/ASK redirections until the client gives up: "TTL exhausted").
+    valkey.exceptions.ClusterError,
+    valkey.exceptions.TryAgainError,
+    valkey.exceptions.AskError,
+    valkey.exceptions.SlotNotCoveredError,
 )
 
 

@@ -5,12 +5,21 @@ command anywhere."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from django.test import Client
 
 from .conftest import BOTH_DBS
-from .topologies import Cluster, log_out, site_flow_until_dashboard, use_valkey
+from .topologies import (
+    Cluster,
+    chosen_flight_ids,
+    info_cluster,
+    log_out,
+    site_flow_until_dashboard,
+    use_valkey,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -43,3 +52,47 @@ def test_the_passenger_flow_on_a_cluster(cluster, settings, passport):
 
     errors = cluster.errorstats()
     assert not [name for name in errors if "CROSSSLOT" in name], errors
+
+
+def test_a_master_down_is_a_503_and_nobody_is_logged_out(cluster, settings, passport):
+    with use_valkey(settings, cluster.env):
+        clients = [Client() for _ in range(6)]
+        flows = [site_flow_until_dashboard(c, passport) for c in clients]
+        holders = cluster.key_nodes()
+        victim = next(
+            n
+            for n in cluster.nodes
+            if n.port == holders[f"flight_session:{flows[0]['session_key']}"]
+        )
+        victim.stop()
+        try:
+            started = time.monotonic()
+            statuses = []
+            for client in clients + clients[:1]:
+                response = client.get("/")
+                statuses.append(response.status_code)
+                assert response.status_code in (200, 503)
+                if response.status_code == 503:
+                    assert response["Retry-After"]
+            assert statuses[0] == statuses[-1] == 503  # the down master's passenger
+            print(f"\nmaster down: {statuses} in {time.monotonic() - started:.2f} s")
+
+            # Once the others agree it failed (cluster-node-timeout), the whole cluster answers
+            # CLUSTERDOWN (no replica to promote): every passenger gets a 503, none a 500.
+            other = next(n for n in cluster.nodes if n is not victim)
+            wait_for(
+                lambda: info_cluster(cluster.node_client(other))["cluster_state"] == "fail",
+                30,
+                "cluster_state:fail",
+            )
+            started = time.monotonic()
+            response = clients[1].get("/")
+            assert response.status_code == 503 and response["Retry-After"]
+            print(f"cluster down: 503 in {time.monotonic() - started:.2f} s")
+        finally:
+            victim.start()
+            wait_for(cluster.ready, 30, "the cluster to heal")
+        for client, flow in zip(clients, flows, strict=True):
+            dashboard = client.get("/")
+            assert dashboard.status_code == 200, "logged out by the outage"
+            assert chosen_flight_ids(dashboard.text) == [flow["flight_id"]]

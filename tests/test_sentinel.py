@@ -33,17 +33,19 @@ def stored(port: int, key: str) -> dict | None:
 
 
 def browse_through_switch(client: Client, switched) -> list[tuple[float, int]]:
-    """Load the dashboard again and again until the switch is over and a page came back;
-    returns (seconds since start, status) of each answer."""
+    """Load the dashboard again and again until a page came back that was asked for after the
+    switch was over (so it came from the new primary); returns (seconds since start, status)
+    of each answer."""
     seen: list[tuple[float, int]] = []
     start = time.monotonic()
     while time.monotonic() - start < SWITCH_TIMEOUT:
+        over = switched()
         response = client.get("/")
         seen.append((round(time.monotonic() - start, 2), response.status_code))
         assert response.status_code in (200, 503), seen
         if response.status_code == 503:
             assert response["Retry-After"], "a 503 without Retry-After"
-        elif switched():
+        elif over:
             return seen
         time.sleep(0.02)
     raise AssertionError(f"no switch within {SWITCH_TIMEOUT} s: {seen}")

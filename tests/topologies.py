@@ -117,6 +117,8 @@ class Cluster(_Processes):
                     "cluster-enabled": "yes",
                     "cluster-config-file": "nodes.conf",
                     "cluster-node-timeout": self.node_timeout_ms,
+                    # Persistent, as in production: a restarted node comes back with its keys.
+                    "appendonly": "yes",
                     # The bus port is port + 10000 by default, which may be taken or > 65535.
                     "cluster-port": free_port(),
                 }
@@ -132,7 +134,7 @@ class Cluster(_Processes):
                     client.execute_command(
                         "CLUSTER", "MEET", "127.0.0.1", node.port, node._config["cluster-port"]
                     )
-            wait_for(self._ready, 15, "cluster_state:ok on every node")
+            wait_for(self.ready, 15, "cluster_state:ok on every node")
         except BaseException:
             self.stop()
             raise
@@ -141,7 +143,8 @@ class Cluster(_Processes):
     def __enter__(self) -> Cluster:
         return self.start()
 
-    def _ready(self) -> bool:
+    def ready(self) -> bool:
+        """cluster_state:ok on every node, and every node knows every other."""
         for node in self.nodes:
             state = info_cluster(self.node_client(node))
             if state["cluster_state"] != "ok" or int(state["cluster_known_nodes"]) != self.masters:
