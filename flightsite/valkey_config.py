@@ -21,13 +21,14 @@ session server runs `maxmemory-policy noeviction` and the cache server an LRU po
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
 Kind = Literal["embedded", "standalone", "sentinel", "cluster"]
+Role = Literal["sessions", "cache"]
 
 # Where the caches point while no embedded server has been found yet: a port nothing listens
 # on, so a request fails fast with the site's 503 page instead of hanging.
@@ -52,13 +53,12 @@ class Timeouts:
 class ValkeyStore:
     """One store (`sessions` or `cache`): how django-valkey reaches it."""
 
-    role: Literal["sessions", "cache"]
+    role: Role
     kind: Kind
     location: str
     sentinels: tuple[tuple[str, int], ...] = ()
     sentinel_password: str = ""
     cluster_nodes: tuple[tuple[str, int], ...] = ()  # further startup nodes after LOCATION's
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def backend(self) -> str:
@@ -204,7 +204,7 @@ def _only_one(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
     return present[0] if present else None
 
 
-def _cluster_store(role: Literal["sessions", "cache"], name: str, value: str, creds) -> ValkeyStore:
+def _cluster_store(role: Role, name: str, value: str, creds: tuple[str, str]) -> ValkeyStore:
     """`valkey://[user:pass@]host:port[,host:port...]`: the first node is the LOCATION, the
     others are further startup nodes (used when the first cannot be reached at start-up)."""
     scheme, sep, rest = value.partition("://")
@@ -221,7 +221,7 @@ def _cluster_store(role: Literal["sessions", "cache"], name: str, value: str, cr
 
 
 def _sentinel_store(
-    role: Literal["sessions", "cache"], env: Mapping[str, str], service: str, db: int, creds
+    role: Role, env: Mapping[str, str], service: str, db: int, creds: tuple[str, str]
 ) -> ValkeyStore:
     sentinels = parse_addresses("VALKEY_SENTINELS", _get(env, "VALKEY_SENTINELS"))
     if not service.replace("-", "").replace("_", "").replace(".", "").isalnum():
@@ -244,6 +244,10 @@ def topology_from_env(env: Mapping[str, str]) -> ValkeyTopology:
     """The session store and the cache described by `env` (normally os.environ)."""
     creds = (_get(env, "VALKEY_USERNAME"), _get(env, "VALKEY_PASSWORD"))
     chosen = _only_one(env, SESSION_VARS)
+    if _get(env, "VALKEY_SENTINEL_SERVICE") and chosen != "VALKEY_SENTINELS":
+        raise ImproperlyConfigured(
+            "VALKEY_SENTINEL_SERVICE needs VALKEY_SENTINELS (the Sentinels to ask)."
+        )
     if chosen == "VALKEY_URL":
         url = with_credentials(_check_url(chosen, _get(env, chosen)), *creds)
         sessions = ValkeyStore("sessions", "standalone", url)

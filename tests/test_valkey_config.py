@@ -126,6 +126,7 @@ def test_cluster_through_django_valkeys_cluster_cache():
         ({"VALKEY_SENTINELS": " , "}, "empty"),
         ({"VALKEY_SENTINELS": "s:26379", "VALKEY_SENTINEL_SERVICE": "MyMaster"}, "lower-case"),
         ({"VALKEY_CACHE_SENTINEL_SERVICE": "cache"}, "needs VALKEY_SENTINELS"),
+        ({"VALKEY_URL": "valkey://a/0", "VALKEY_SENTINEL_SERVICE": "s"}, "needs VALKEY_SENTINELS"),
         ({"VALKEY_CLUSTER_URL": "n1:7000"}, "valkey://host:port"),
         ({"VALKEY_CLUSTER_URL": "valkey://n1"}, "host:port"),
     ],
