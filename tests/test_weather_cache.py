@@ -65,7 +65,7 @@ def counting(settings, monkeypatch) -> type[CountingProvider]:
     return CountingProvider
 
 
-def test_second_fetch_comes_from_the_cache(counting, valkey_client):
+def test_second_fetch_comes_from_the_cache(counting, valkey_cache_client):
     first = fetch_weather(LONDON, "imperial")
     second = fetch_weather(LONDON, "imperial")
     assert counting.calls == 1
@@ -75,10 +75,10 @@ def test_second_fetch_comes_from_the_cache(counting, valkey_client):
 
     key = CACHE_PREFIX + cache_key("counting", LONDON, "imperial")
     assert key == "flightsite:1:weather:counting:GB:EC1A:imperial"
-    stored = json.loads(valkey_client.get(key))
+    stored = json.loads(valkey_cache_client.get(key))
     assert stored["report"]["city"] == "London" and stored["report"]["units"] == "imperial"
-    assert 0 < valkey_client.ttl(key) <= 600
-    assert not valkey_client.exists(key + ":lock")  # the herd lock is released
+    assert 0 < valkey_cache_client.ttl(key) <= 600
+    assert not valkey_cache_client.exists(key + ":lock")  # the herd lock is released
 
 
 def test_units_and_cities_are_cached_apart(counting):
@@ -99,9 +99,9 @@ def test_ttl_expiry_means_a_new_call(counting, settings):
     assert counting.calls == 2
 
 
-def test_deleted_key_means_a_new_call(counting, valkey_client):
+def test_deleted_key_means_a_new_call(counting, valkey_cache_client):
     fetch_weather(LONDON)
-    valkey_client.delete(CACHE_PREFIX + cache_key("counting", LONDON, "imperial"))
+    valkey_cache_client.delete(CACHE_PREFIX + cache_key("counting", LONDON, "imperial"))
     fetch_weather(LONDON)
     assert counting.calls == 2
 
@@ -130,11 +130,11 @@ def test_concurrent_misses_make_one_upstream_call(counting):
     assert len({r.fetched_at for r in results}) == 1
 
 
-def test_failures_are_not_cached_and_release_the_lock(counting, valkey_client):
+def test_failures_are_not_cached_and_release_the_lock(counting, valkey_cache_client):
     counting.fail = [ProviderUnavailable("down")]
     with pytest.raises(ProviderUnavailable):
         fetch_weather(LONDON)
-    assert valkey_client.keys("*weather*") == []  # neither a value nor a stale lock
+    assert valkey_cache_client.keys("*weather*") == []  # neither a value nor a stale lock
     assert not fetch_weather(LONDON).cached
     assert counting.calls == 2
 

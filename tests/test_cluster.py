@@ -1,0 +1,137 @@
+"""The site on a real 3-master Valkey Cluster (VALKEY_CLUSTER_URL, django-valkey's
+ClusterValkeyCache): the whole flow, every key on the node that owns its slot, no cross-slot
+command anywhere."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.test import Client
+from valkey.client import NEVER_DECODE
+
+from flightsite.demo_data import passport_number
+from passengers import live_sessions
+from passengers.session_store import SessionCodec, valkey_key
+
+from .conftest import BOTH_DBS
+from .topologies import (
+    Cluster,
+    chosen_flight_ids,
+    info_cluster,
+    log_out,
+    site_flow_until_dashboard,
+    use_valkey,
+    wait_for,
+)
+
+pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with Cluster(tmp_path_factory.mktemp("cluster"), masters=3) as cluster:
+        yield cluster
+
+
+def test_the_passenger_flow_on_a_cluster(cluster, settings, passport):
+    with use_valkey(settings, cluster.env) as topology:
+        assert (topology.sessions.kind, topology.cache.kind) == ("cluster", "cluster")
+        # Several passengers (a passenger's sessions share a slot), so that their sessions land
+        # on different masters.
+        clients = [Client() for _ in range(6)]
+        flows = [
+            site_flow_until_dashboard(c, passport_number(i + 1)) for i, c in enumerate(clients)
+        ]
+
+        keys = cluster.key_nodes()
+        session_keys = [valkey_key(f["session_key"]) for f in flows]
+        assert set(session_keys) <= set(keys)
+        assert len({keys[k] for k in session_keys}) > 1, "all sessions on one node"
+        raw = cluster.client().execute_command("GET", session_keys[0], **{NEVER_DECODE: True})
+        stored = SessionCodec.decode(raw)[1]
+        assert stored["weather"]["city"] == "Birmingham"
+        assert [f["flight_id"] for f in stored["flights"]] == [int(flows[0]["flight_id"])]
+        assert any(k.startswith("flightsite:1:weather:") for k in keys)  # the cache, too
+
+        for client in clients:
+            log_out(client)
+        assert not [k for k in cluster.key_nodes() if k.startswith("flight_session")]
+
+    errors = cluster.errorstats()
+    assert not [name for name in errors if "CROSSSLOT" in name], errors
+
+
+def test_a_master_down_is_a_503_and_nobody_is_logged_out(cluster, settings, passport):
+    with use_valkey(settings, cluster.env):
+        clients = [Client() for _ in range(6)]
+        flows = [site_flow_until_dashboard(c, passport) for c in clients]
+        holders = cluster.key_nodes()
+        victim = next(
+            n for n in cluster.nodes if n.port == holders[valkey_key(flows[0]["session_key"])]
+        )
+        victim.stop()
+        try:
+            started = time.monotonic()
+            statuses = []
+            for client in clients + clients[:1]:
+                response = client.get("/")
+                statuses.append(response.status_code)
+                assert response.status_code in (200, 503)
+                if response.status_code == 503:
+                    assert response["Retry-After"]
+            assert statuses[0] == statuses[-1] == 503  # the down master's passenger
+            print(f"\nmaster down: {statuses} in {time.monotonic() - started:.2f} s")
+
+            # Once the others agree it failed (cluster-node-timeout), the whole cluster answers
+            # CLUSTERDOWN (no replica to promote): every passenger gets a 503, none a 500.
+            other = next(n for n in cluster.nodes if n is not victim)
+            wait_for(
+                lambda: info_cluster(cluster.node_client(other))["cluster_state"] == "fail",
+                30,
+                "cluster_state:fail",
+            )
+            started = time.monotonic()
+            response = clients[1].get("/")
+            assert response.status_code == 503 and response["Retry-After"]
+            print(f"cluster down: 503 in {time.monotonic() - started:.2f} s")
+        finally:
+            victim.start()
+            wait_for(cluster.ready, 30, "the cluster to heal")
+        for client, flow in zip(clients, flows, strict=True):
+            dashboard = client.get("/")
+            assert dashboard.status_code == 200, "logged out by the outage"
+            assert chosen_flight_ids(dashboard.text) == [flow["flight_id"]]
+
+
+def test_devices_and_log_out_everywhere_on_a_cluster(cluster, settings, passport):
+    """One passenger in three browsers, other passengers around: the session page lists the
+    other devices, "log out everywhere else" ends them in one script call (their keys and
+    index share a slot), and SCAN-based listing walks every master."""
+    cluster.client().flushall()  # the cluster is shared by this module's tests
+    with use_valkey(settings, cluster.env):
+        mine = [Client(HTTP_USER_AGENT=f"Browser/{i}") for i in range(3)]
+        for client in mine:
+            site_flow_until_dashboard(client, passport)
+        others = [Client() for _ in range(4)]
+        for i, client in enumerate(others):
+            site_flow_until_dashboard(client, passport_number(i + 2))
+        page = mine[0].get("/session/")
+        assert page.status_code == 200 and page.text.count('name="session"') == 2
+
+        assert live_sessions.count() == 7
+        seen, cursor = [], "0"
+        while cursor:
+            found = live_sessions.scan_page(cursor, page_size=2)
+            seen += [s.session_key for s in found.sessions]
+            cursor = found.next_cursor
+        assert len(set(seen)) == 7
+
+        response = mine[0].post("/session/end-others/", follow=True)
+        assert "2 other sessions ended" in response.text
+        assert [c.get("/").status_code for c in mine] == [200, 302, 302]
+        assert all(c.get("/").status_code == 200 for c in others)
+        log_out(mine[0])
+        assert live_sessions.count() == 4
+    errors = cluster.errorstats()
+    assert not [name for name in errors if "CROSSSLOT" in name], errors
