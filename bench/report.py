@@ -253,10 +253,9 @@ def chart(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def publish(run_dir: Path) -> None:
+def publish(run_dir: Path, readme: Path = ROOT / "README.md") -> None:
     results = json.loads((run_dir / "results.json").read_text())
     table = markdown(results).strip()
-    readme = ROOT / "README.md"
     text = readme.read_text()
     if START not in text or END not in text:
         sys.exit(f"README.md has no {START} … {END} markers in its performance section")
