@@ -355,17 +355,19 @@ def interleaved(
     path: str,
     cookies: dict[str, list[str]],
     levels=CONCURRENCY,
+    seconds: float | None = None,
 ) -> dict[str, dict]:
     """Loop on `path` for every target and level, in rounds that alternate the targets, so a
     burst of load from elsewhere on a shared machine hits them all alike."""
     rounds = 1 if args.quick else 4
+    seconds = seconds or args.seconds
     raw: dict[str, dict[str, list[dict]]] = {n: {str(c): [] for c in levels} for n in targets}
     for _ in range(rounds):
         for c in levels:
             for name, running in targets.items():
                 raw[name][str(c)].append(
                     measure_loop(
-                        running, stats, args.loader, path, cookies[name], c, args.seconds / rounds
+                        running, stats, args.loader, path, cookies[name], c, seconds / rounds
                     )
                 )
     out: dict[str, dict] = {}
@@ -381,9 +383,16 @@ def interleaved(
 
 
 def loops(
-    running: Running, stats: ValkeyStats, args, path: str, cookies: list[str], levels=CONCURRENCY
+    running: Running,
+    stats: ValkeyStats,
+    args,
+    path: str,
+    cookies: list[str],
+    levels=CONCURRENCY,
+    seconds: float | None = None,
 ) -> dict:
-    return interleaved({"ours": running}, stats, args, path, {"ours": cookies}, levels)["ours"]
+    targets, jars = {"ours": running}, {"ours": cookies}
+    return interleaved(targets, stats, args, path, jars, levels, seconds)["ours"]
 
 
 def write_pipelined(vk: valkey.Valkey, items, ttl: int, batch: int = 5000) -> None:
@@ -441,7 +450,7 @@ def scale_run(
     prefix = "".join(random.choices(string.ascii_lowercase, k=len(sid) - 9)) + "x"
     template = real_key.replace(sid, "{}")
     keys = (template.format(f"{prefix}{i:08d}") for i in range(count))
-    before = loops(running, stats, args, "/", cookies, levels=(8, 32))
+    before = loops(running, stats, args, "/", cookies, levels=(8, 32), seconds=args.seconds / 2)
     log(f"  scale: writing {count:,} sessions like {template.format('<id>')} (pipelined)")
     memory_before = vk.info("memory")["used_memory"]
     started = time.perf_counter()
@@ -463,7 +472,7 @@ def scale_run(
         f"  scale: {write_s:.1f} s, {result['used_memory_mb']} MB, "
         f"{result['bytes_per_session']} B/session"
     )
-    with_them = loops(running, stats, args, "/", cookies, levels=(8, 32))
+    with_them = loops(running, stats, args, "/", cookies, (8, 32), seconds=args.seconds / 2)
     result["dashboard"] = with_them
     result["dashboard_before"] = before
     result["dashboard_p99_before_ms"] = {c: before[c]["p99_ms"] for c in with_them}
@@ -487,47 +496,44 @@ def scale_run(
 
 
 def profile(running: Running, args, cookies: list[str], out: Path) -> dict:
-    """py-spy (sampling, whole worker processes) on the dashboard and the flights page."""
+    """py-spy on the gunicorn workers during a dashboard and a flights page loop (c=8).
+
+    Two views of the same seconds: `wall` (every sample, waits on Valkey, MariaDB and the socket
+    included; also as a flame graph) and `cpu` (`--gil`: only samples holding the GIL, i.e.
+    Python running, which is what "worker CPU per request" pays for)."""
     import shutil
 
     import profile_summary
 
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    result = {}
+    seconds = max(4, int(args.seconds))
+    base = [spy, "record", "--pid", str(running.process.pid), "--subprocesses", "--rate", "250"]
+    base += ["--duration", str(seconds), "--nonblocking"]
+    result: dict = {}
     for name, path in (("dashboard", "/"), ("flights", "/flights/")):
-        raw = out / f"profile-{name}.txt"
-        svg = out / f"profile-{name}.svg"
-        seconds = max(4, int(args.seconds))
+        outputs = {
+            "wall": (["--format", "raw"], out / f"profile-{name}-wall.txt"),
+            "cpu": (["--format", "raw", "--gil"], out / f"profile-{name}-cpu.txt"),
+            "svg": (["--format", "flamegraph"], out / f"profile-{name}.svg"),
+        }
         procs = [
             subprocess.Popen(
-                [
-                    spy,
-                    "record",
-                    "--pid",
-                    str(running.process.pid),
-                    "--subprocesses",
-                    "--rate",
-                    "250",
-                    "--duration",
-                    str(seconds),
-                    "--format",
-                    fmt,
-                    "--output",
-                    str(target),
-                    "--nonblocking",
-                ],
+                [*base, *opts, "--output", str(target)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            for fmt, target in (("raw", raw), ("flamegraph", svg))
+            for opts, target in outputs.values()
         ]
         time.sleep(1)
         load.loop(args.loader, running.base + path, cookies, 8, seconds)
         for p in procs:
             p.wait(30)
-        if raw.exists():
-            result[name] = profile_summary.summarize(raw)
-            log(f"  profile {name}: {out / svg.name}")
+        result[name] = {
+            view: profile_summary.summarize(outputs[view][1])
+            for view in ("wall", "cpu")
+            if outputs[view][1].exists()
+        }
+        log(f"  profile {name}: {outputs['svg'][1]}")
     return result
 
 
