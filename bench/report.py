@@ -60,6 +60,16 @@ def _session(c: dict) -> str:
     return "—"
 
 
+def _load(results: dict) -> str:
+    load = results.get("load_average")
+    if not load:
+        return ""
+    return (
+        f"; 1-minute load average during the loops {load['median']} (from {load['min']} to "
+        f"{load['max']}; 2 would be this run alone on 2 cores)"
+    )
+
+
 def _errors(c: dict) -> int:
     loops = [*c.get("dashboard", {}).values(), *c.get("flights", {}).values()]
     return (
@@ -79,7 +89,9 @@ def markdown(results: dict) -> str:
         f"cookie jar), {s['server']} for every app, {s['loader']} loops of "
         f"{s['seconds_per_point']:g} s per point, each request as the next user"
         f"{' (quick mode)' if s.get('quick') else ''}; `make bench` took "
-        f"{results.get('duration_s', 0) // 60} min {results.get('duration_s', 0) % 60} s.",
+        f"{results.get('duration_s', 0) // 60} min {results.get('duration_s', 0) % 60} s"
+        + _load(results)
+        + ".",
         "",
         "| configuration | dashboard req/s, c = 1 / 8 / 32 | p50 / p95 / p99 ms at c=32 "
         "| worker CPU ms/req | Valkey commands / writes per flow | round trips per flow "

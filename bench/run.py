@@ -73,6 +73,8 @@ from _common import (
 
 RESULTS = BENCH / "results"
 CONCURRENCY = (1, 8, 32)
+# 1-minute load average at each loop: how busy the (shared) machine was besides this run.
+LOAD_AVERAGES: list[float] = []
 
 
 @dataclass
@@ -314,6 +316,7 @@ def measure_loop(
     connections: int,
     seconds: float,
 ) -> dict:
+    LOAD_AVERAGES.append(os.getloadavg()[0])
     cpu_before, vk_before = running.worker_cpu(), stats.snapshot()
     result = load.loop(loader, running.base + path, cookies, connections, seconds)
     result["cpu_s"] = running.worker_cpu() - cpu_before
@@ -765,6 +768,12 @@ def main() -> int:
         cleanup()
         vk_server.stop()
         results["duration_s"] = round(time.monotonic() - started)
+        if LOAD_AVERAGES:
+            results["load_average"] = {
+                "min": round(min(LOAD_AVERAGES), 1),
+                "median": round(statistics.median(LOAD_AVERAGES), 1),
+                "max": round(max(LOAD_AVERAGES), 1),
+            }
         if results.get("configs"):
             (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
             (out / "results.md").write_text(report.markdown(results))
