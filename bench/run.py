@@ -45,7 +45,6 @@ import statistics
 import string
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -722,8 +721,7 @@ def main() -> int:
             )
         configs = [c for c in configs if not c.needs_mysql]
 
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-valkey-"))
-    vk_server = ValkeyServer(host="127.0.0.1", data_dir=data_dir)
+    vk_server = ValkeyServer(host="127.0.0.1")  # its own temp dir, removed when it stops
     results: dict = {}
     try:
         vk_server.start()
