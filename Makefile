@@ -13,7 +13,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint format bench lock clean
+.PHONY: run test install lint format bench bench-quick bench-publish lock clean
 
 $(PY):
 	@test -n "$(PYTHON)" || { echo "flightsite needs Python >= 3.11: install it or set PYTHON=/path/to/python3.11"; exit 1; }
@@ -46,9 +46,21 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The benchmark (bench/README.md): ~10 min, or ~2 with bench-quick; results in bench/results/latest/
+# (untracked). BENCH_MYSQL_URL=mysql://root@127.0.0.1:3306/flightsite_bench adds MariaDB.
+BENCH_EXTRAS ?= bench,server,mysql
+BENCH_ARGS ?=
 bench:
-	@$(MAKE) --no-print-directory install EXTRAS=test,bench,server,mysql
-	$(PY) bench/run_all.py
+	@$(MAKE) --no-print-directory install EXTRAS=$(BENCH_EXTRAS)
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-quick:
+	@$(MAKE) --no-print-directory install EXTRAS=$(BENCH_EXTRAS)
+	$(PY) bench/run.py --quick $(BENCH_ARGS)
+
+# Copy the latest results table into README.md's performance section (on purpose, not per run).
+bench-publish:
+	$(PY) bench/report.py --publish
 
 # Re-resolve the lock: newest versions allowed by pyproject.toml, all extras, fresh venv.
 lock:

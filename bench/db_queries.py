@@ -9,14 +9,16 @@ server really reads (Handler_read_* counters):
 - for comparison, today's flights filtered the naive way, `DATE(departure) = CURDATE()`, as the
   Flask original does: no index can serve it, so every flight row is read.
 
-    .venv/bin/python bench/db_queries.py [--url mysql://root@127.0.0.1:3306/flightsite_bench]
-                                          [--runs 21] [--naive-runs 5] [--reload | --fresh]
+    export BENCH_MYSQL_URL=mysql://root@127.0.0.1:3306/flightsite_bench
+    .venv/bin/python bench/db_queries.py [--url URL] [--runs 21] [--naive-runs 5]
+                                         [--reload | --fresh] [--output FILE]
 
-The database (default flightsite_bench; never `test` or a test_ database) is created if missing
-and loaded with `load_demo_data --size large` unless it already holds that set; the load time is
+bench/run.py (`make bench`) runs it first when BENCH_MYSQL_URL is set. The database it names
+(never `test` or a test_ database) is created if missing on the server of that URL, and loaded
+with `load_demo_data --size large` unless it already holds that set; the load time is
 recorded. --reload deletes the rows and loads again; --fresh drops and re-creates the database
 first (only for a database whose name contains "bench"), which gives the cleanest load time.
-Results go to bench/results/db_queries.json.
+Results go to bench/results/db_queries.json (untracked) or --output.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "db_queries.json"
-DEFAULT_URL = "mysql://root@127.0.0.1:3306/flightsite_bench"
 SIZE = "large"
 
 
@@ -43,9 +44,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--url",
-        default=os.environ.get("BENCH_DB_URL", DEFAULT_URL),
-        help=f"MySQL/MariaDB URL of the benchmark database (default {DEFAULT_URL})",
+        default=os.environ.get("BENCH_MYSQL_URL", ""),
+        help="MySQL/MariaDB URL of the benchmark database (default: $BENCH_MYSQL_URL), "
+        "e.g. mysql://root@127.0.0.1:3306/flightsite_bench",
     )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="the JSON file to write")
     parser.add_argument("--runs", type=int, default=21, help="timed runs of the fast queries")
     parser.add_argument("--naive-runs", type=int, default=5, help="timed runs of DATE(...)")
     parser.add_argument(
@@ -55,7 +58,10 @@ def parse_args() -> argparse.Namespace:
         "--fresh", action="store_true", help="drop and re-create the (bench) database, then load"
     )
     parser.add_argument("--no-write", action="store_true", help="do not write the JSON file")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if not args.url:
+        parser.exit(2, "Set BENCH_MYSQL_URL (or --url) to the MariaDB/MySQL benchmark database.\n")
+    return args
 
 
 def ensure_database(url: str, fresh: bool = False) -> str:
@@ -262,7 +268,7 @@ def main() -> None:
     fast, slow = results["todays_flights_range"], results["todays_flights_naive_date"]
     speedup = slow["median_ms"] / fast["median_ms"] if fast["median_ms"] else None
 
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    previous = json.loads(args.output.read_text()) if args.output.exists() else {}
     if not dataset["loaded_now"] and previous.get("dataset", {}).get("loaded_now"):
         # Keep the load figures of the run that loaded the set.
         dataset = {**previous["dataset"], "loaded_now": False, "rows": dataset["rows"]}
@@ -297,9 +303,9 @@ def main() -> None:
     if speedup:
         print(f"\nDATE(departure) = CURDATE() is {speedup:,.0f}x slower than the range.")
     if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(report, indent=2, default=str) + "\n")
-        print(f"wrote {RESULTS.relative_to(ROOT)}")
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

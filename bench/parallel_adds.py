@@ -120,6 +120,7 @@ def main() -> int:
         gunicorn.terminate()
         gunicorn.wait(10)
         server.stop()
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     return 1 if failed else 0
 

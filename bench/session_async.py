@@ -85,6 +85,7 @@ def main() -> None:
         "native_asyncio_get_decode_us": round(native_us, 1),
     }
     print(json.dumps(result, indent=2))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
 
 

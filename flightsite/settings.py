@@ -252,7 +252,9 @@ CACHES = {
 BREAKER_FAILURES = env_int("BREAKER_FAILURES", 3)
 BREAKER_RESET_SECONDS = float(os.environ.get("BREAKER_RESET_SECONDS", "5"))
 
-SESSION_ENGINE = "passengers.session_store"
+# FLIGHTSITE_SESSION_ENGINE is for the benchmark only (bench/run.py compares Django's engines
+# against ours); the site is built and tested for passengers.session_store.
+SESSION_ENGINE = os.environ.get("FLIGHTSITE_SESSION_ENGINE") or "passengers.session_store"
 SESSION_CACHE_ALIAS = "sessions"
 # Idle timeout. The store refreshes the key's TTL on every read (one GETEX), so an active user
 # stays logged in and an idle key disappears from Valkey after this many seconds.

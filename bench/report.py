@@ -1,0 +1,294 @@
+#!/usr/bin/env python
+"""Tables and chart of a bench/run.py run, and `make bench-publish`.
+
+    python bench/report.py [RESULTS_DIR]            # print the Markdown of a run (default latest)
+    python bench/report.py --publish [RESULTS_DIR]  # copy it into README.md between the markers
+
+The README's performance section holds the table between `<!-- bench:start -->` and
+`<!-- bench:end -->`; only --publish changes it, on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+LEVELS = ("1", "8", "32")
+# Goals of issue 11, checked (never asserted) on every run.
+GOALS = {
+    "flask": 1.2,
+    "signed_cookies": 0.95,
+    "db": 1.5,
+}
+
+
+def _n(value, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and digits:
+        return f"{value:,.{digits}f}"
+    return f"{round(value):,}"
+
+
+def _rps(loop: dict) -> str:
+    return " / ".join(_n(loop[c]["rps"]) for c in LEVELS if c in loop)
+
+
+def _cpu(loop: dict) -> str:
+    values = [loop[c]["cpu_ms_per_request"] for c in LEVELS if c in loop]
+    lo, hi = min(values), max(values)
+    return f"{lo:.2f}" if abs(hi - lo) < 0.005 else f"{lo:.2f}-{hi:.2f}"
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b else "—"
+
+
+def _session(c: dict) -> str:
+    s = c.get("session", {})
+    if "cookie_bytes" in s:
+        return f"cookie {s['cookie_bytes']} B"
+    if "db_value_bytes" in s and "value_bytes" not in s:
+        return f"{s['db_value_bytes']} B in MariaDB"
+    if "value_bytes" in s:
+        extra = f" (+{s['db_value_bytes']} B in MariaDB)" if "db_value_bytes" in s else ""
+        return f"{s['value_bytes']} / {s['memory_bytes']} B{extra}"
+    return "—"
+
+
+def _load(results: dict) -> str:
+    load = results.get("load_average")
+    if not load:
+        return ""
+    return (
+        f"; 1-minute load average during the loops {load['median']} (from {load['min']} to "
+        f"{load['max']}; 2 would be this run alone on 2 cores)"
+    )
+
+
+def _errors(c: dict) -> int:
+    loops = [*c.get("dashboard", {}).values(), *c.get("flights", {}).values()]
+    return (
+        c.get("flow", {}).get("errors", 0)
+        + c.get("setup_errors", 0)
+        + c.get("trace", {}).get("errors", 0)
+        + sum(r["errors"] for r in loops)
+    )
+
+
+def markdown(results: dict) -> str:
+    m, s, configs = results["machine"], results["settings"], results["configs"]
+    lines = [
+        f"Run of {results['date'][:16].replace('T', ' ')} UTC on {m['cpu']} ({m['cores']} cores, "
+        f"{m['os']}), Python {m['python']}, Valkey {results['valkey']}, flughafendb: "
+        f"{results['database']['flughafendb']}. {s['users']} simulated users (own passport and "
+        f"cookie jar), {s['server']} for every app, {s['loader']} loops of "
+        f"{s['seconds_per_point']:g} s per point, each request as the next user"
+        f"{' (quick mode)' if s.get('quick') else ''}; `make bench` took "
+        f"{results.get('duration_s', 0) // 60} min {results.get('duration_s', 0) % 60} s"
+        + _load(results)
+        + ".",
+        "",
+        "| configuration | dashboard req/s, c = 1 / 8 / 32 | p50 / p95 / p99 ms at c=32 "
+        "| worker CPU ms/req | Valkey commands / writes per flow | round trips per flow "
+        "| session value / memory | errors | 16 parallel adds kept |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in configs.values():
+        d = c.get("dashboard", {})
+        top = d.get("32", {})
+        vf = c.get("flow", {}).get("valkey_per_flow", {})
+        pa = c.get("parallel_adds", {})
+        lines.append(
+            f"| {c['label']} | {_rps(d)} | {_n(top.get('p50_ms'), 1)} / {_n(top.get('p95_ms'), 1)}"
+            f" / {_n(top.get('p99_ms'), 1)} | {_cpu(d)} | {_n(vf.get('commands'), 1)} / "
+            f"{_n(vf.get('writes'), 1)} | {c.get('trace', {}).get('round_trips', '—')} | "
+            f"{_session(c)} | {_errors(c)} | {pa.get('kept', '—')} of {pa.get('sent', '—')} |"
+        )
+    ours = configs.get("ours")
+    if ours:
+        lines += [
+            "",
+            "Ours against the others (dashboard req/s ratio at c = 1 / 8 / 32; "
+            "worker CPU per request, theirs ÷ ours):",
+            "",
+            "| ours vs | c=1 | c=8 | c=32 | CPU | goal |",
+            "|---|---|---|---|---|---|",
+        ]
+        ocpu = _mean_cpu(ours["dashboard"])
+        for name, c in configs.items():
+            if name == "ours" or "dashboard" not in c:
+                continue
+            ratios = [ours["dashboard"][k]["rps"] / c["dashboard"][k]["rps"] for k in LEVELS]
+            goal = GOALS.get(name)
+            verdict = "—"
+            if goal:
+                worst = min(ratios)
+                verdict = f"≥ {goal}x: " + ("met" if worst >= goal else f"missed ({worst:.2f}x)")
+            elif name == "cache":
+                verdict = "clearly ahead: " + ("yes" if min(ratios) >= 1.1 else "no")
+            lines.append(
+                f"| {c['label']} | "
+                + " | ".join(f"{r:.2f}" for r in ratios)
+                + f" | {_mean_cpu(c['dashboard']) / ocpu:.2f} | {verdict} |"
+            )
+        lines += ["", *goal_lines(ours)]
+        if "flights" in ours:
+            f = ours["flights"]
+            lines += [
+                "",
+                f"Flights page (ours, {s['server']}): {_rps(f)} req/s at c = 1 / 8, "
+                f"p99 {f['8']['p99_ms']:.1f} ms at c=8, {_cpu(f)} ms worker CPU per request.",
+            ]
+        if "servers" in ours:
+            lines += [
+                "",
+                "Server choice (our store, 2 workers each):",
+                "",
+                "| server | dashboard req/s c = 1 / 8 / 32 | p99 ms c=32 | CPU ms/req "
+                "| flights req/s c = 1 / 8 | p99 ms c=8 | CPU ms/req | errors |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
+            for r in ours["servers"].values():
+                if "error" in r:
+                    lines.append(f"| {r['label']} | failed to start | | | | | | |")
+                    continue
+                d, f = r["dashboard"], r["flights"]
+                errs = sum(x["errors"] for x in [*d.values(), *f.values()])
+                lines.append(
+                    f"| {r['label']} | {_rps(d)} | {d['32']['p99_ms']:.1f} | {_cpu(d)} | "
+                    f"{_rps(f)} | {f['8']['p99_ms']:.1f} | {_cpu(f)} | {errs} |"
+                )
+        if "scale" in ours:
+            sc = ours["scale"]
+            p99 = sc["dashboard"]
+            before = sc["dashboard_p99_before_ms"]
+            lines += [
+                "",
+                f"Scale run: {sc['sessions']:,} sessions written pipelined in "
+                f"{sc['write_seconds']} s ({sc['writes_per_s']:,}/s): "
+                f"{sc['used_memory_mb']:,} MB, {sc['bytes_per_session']} B per session; "
+                f"dashboard p99 with them present {p99['8']['p99_ms']:.1f} ms at c=8 "
+                f"(before {before['8']:.1f}), {p99['32']['p99_ms']:.1f} ms at c=32 "
+                f"(before {before['32']:.1f}); all deleted afterwards "
+                f"({sc['left_after_cleanup']} left).",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def _mean_cpu(loop: dict) -> float:
+    return sum(loop[c]["cpu_ms_per_request"] for c in LEVELS) / len(LEVELS)
+
+
+def goal_lines(ours: dict) -> list[str]:
+    out = []
+    cpu = max(ours["dashboard"][c]["cpu_ms_per_request"] for c in LEVELS)
+    out.append(
+        f"- worker CPU per dashboard request ≤ 1.1 ms: {cpu:.2f} ms, "
+        + ("met" if cpu <= 1.1 else f"missed by {cpu - 1.1:.2f} ms")
+    )
+    if "flights" in ours:
+        rps = ours["flights"]["1"]["rps"]
+        out.append(
+            f"- flights page ≥ 300 req/s at c=1: {rps:.0f}, "
+            + ("met" if rps >= 300 else f"missed ({rps / 300:.2f}x)")
+        )
+    mem = ours.get("session", {}).get("memory_bytes")
+    if mem:
+        out.append(
+            f"- ≤ 400 B of Valkey memory per demo session: {mem} B, "
+            + ("met" if mem <= 400 else f"missed by {mem - 400} B")
+        )
+    sc = ours.get("scale")
+    if sc:
+        projected = sc["bytes_per_session"] * 1_000_000 / 1e6
+        out.append(
+            f"- 1,000,000 sessions in ≤ 400 MB: {projected:,.0f} MB"
+            + (" (projected)" if sc["sessions"] != 1_000_000 else "")
+            + ", "
+            + ("met" if projected <= 400 else f"missed by {projected - 400:,.0f} MB")
+        )
+    return out
+
+
+def chart(results: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (pip install -e '.[bench]'): no chart")
+        return
+    configs = results["configs"]
+    ours = configs.get("ours", {})
+    servers = ours.get("servers", {})
+    panels = 3 if servers else 2
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5))
+    width = 0.8 / max(len(configs), 1)
+    for i, c in enumerate(configs.values()):
+        xs = [k + (i - (len(configs) - 1) / 2) * width for k in range(len(LEVELS))]
+        axes[0].bar(xs, [c["dashboard"][k]["rps"] for k in LEVELS], width, label=c["label"])
+    axes[0].set_xticks(range(len(LEVELS)), [f"c={k}" for k in LEVELS])
+    axes[0].set_ylabel("dashboard requests/s")
+    axes[0].set_title(f"Session engines, {results['settings']['server']}")
+    axes[0].legend(fontsize=8)
+    # CPU per request: the figure least moved by other load on a shared machine.
+    names = list(configs)
+    axes[-1].barh(
+        [configs[n]["label"] for n in names],
+        [_mean_cpu(configs[n]["dashboard"]) for n in names],
+        color=[f"C{i}" for i in range(len(names))],
+    )
+    axes[-1].invert_yaxis()
+    axes[-1].set_xlabel("worker CPU ms per dashboard request (mean of c = 1, 8, 32)")
+    axes[-1].set_title("CPU per request (lower is better)")
+    if servers:
+        ok = {n: r for n, r in servers.items() if "error" not in r}
+        points = [("dashboard", k) for k in LEVELS] + [("flights", k) for k in ("1", "8")]
+        width = 0.8 / max(len(ok), 1)
+        for i, r in enumerate(ok.values()):
+            xs = [k + (i - (len(ok) - 1) / 2) * width for k in range(len(points))]
+            axes[1].bar(xs, [r[p][k]["rps"] for p, k in points], width, label=r["label"])
+        axes[1].set_xticks(range(len(points)), [f"{p}\nc={k}" for p, k in points], fontsize=8)
+        axes[1].set_title("Server choice (our store)")
+        axes[1].legend(fontsize=8)
+    fig.suptitle(
+        f"flightsite bench, {results['date'][:10]}, {results['machine']['cpu']}", fontsize=9
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def publish(run_dir: Path, readme: Path = ROOT / "README.md") -> None:
+    results = json.loads((run_dir / "results.json").read_text())
+    table = markdown(results).strip()
+    text = readme.read_text()
+    if START not in text or END not in text:
+        sys.exit(f"README.md has no {START} … {END} markers in its performance section")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+    print(f"README.md: performance table of {results['date']} ({run_dir.resolve().name})")
+
+
+def main(argv: list[str]) -> int:
+    publish_it = "--publish" in argv
+    dirs = [a for a in argv if not a.startswith("--")]
+    run_dir = Path(dirs[0]) if dirs else RESULTS / "latest"
+    if not (run_dir / "results.json").exists():
+        sys.exit(f"no results in {run_dir}: run `make bench` first")
+    if publish_it:
+        publish(run_dir)
+    else:
+        print(markdown(json.loads((run_dir / "results.json").read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
