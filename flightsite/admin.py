@@ -55,10 +55,10 @@ class FlightsiteAdminSite(admin.AdminSite):
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:
         from django.urls import reverse
 
-        from passengers.admin_sessions import can_manage_sessions
+        from passengers.admin_sessions import can_view_sessions
 
         app_list = super().get_app_list(request, app_label)
-        if can_manage_sessions(request):
+        if can_view_sessions(request):
             for app in app_list:
                 if app["app_label"] == "passengers":
                     app["models"].append(

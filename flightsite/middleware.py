@@ -81,15 +81,9 @@ class ValkeySessionMiddleware(SessionMiddleware):
 def session_ended() -> HttpResponse:
     """The session was ended while this request ran (logout in another tab, "log out
     everywhere", staff): nothing was saved and nothing is resurrected. Say so on the login page
-    rather than with Django's bare 400 "session was deleted"."""
-    ended = HttpResponseRedirect(reverse("passengers:login") + "?ended=1")
-    ended.delete_cookie(
-        settings.SESSION_COOKIE_NAME,
-        path=settings.SESSION_COOKIE_PATH,
-        domain=settings.SESSION_COOKIE_DOMAIN,
-        samesite=settings.SESSION_COOKIE_SAMESITE,
-    )
-    return ended
+    rather than with Django's bare 400 "session was deleted". The cookie is left alone: a login
+    in another tab may just have replaced it, and a dead one is dropped on the next request."""
+    return HttpResponseRedirect(reverse("passengers:login") + "?ended=1")
 
 
 def conflict(request: HttpRequest, exc: SessionConflict) -> HttpResponse:

@@ -31,8 +31,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import valkey
+import valkey.client
 import valkey.exceptions as vx
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -219,13 +221,31 @@ def reset_breakers() -> None:
         _breakers.clear()
 
 
+class BreakerPipeline(valkey.client.Pipeline):
+    """A pipeline that goes through its client's breaker too (the session page and the admin
+    read sessions pipelined)."""
+
+    breaker: Breaker
+
+    def execute(self, raise_on_error: bool = True):
+        guard = self.breaker
+        guard.allow()
+        try:
+            result = super().execute(raise_on_error)
+        except (vx.ConnectionError, vx.TimeoutError, TimeoutError):
+            guard.failure()
+            raise
+        guard.success()
+        return result
+
+
 class BreakerValkey(valkey.Valkey):
     """valkey.Valkey whose commands go through the breaker of its server.
 
     django-valkey's BASE_CLIENT_CLASS. One breaker per server address: two aliases on one
     server (sessions and cache in the embedded default) share it, since a hung server is hung
-    for both. Every command goes through execute_command, scripts (EVALSHA) included;
-    pipelines are not used by the site.
+    for both. Every command goes through execute_command, scripts (EVALSHA) included, and
+    every pipeline through BreakerPipeline.
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -237,6 +257,13 @@ class BreakerValkey(valkey.Valkey):
     @property
     def breaker(self) -> Breaker:
         return get_breaker(self._breaker_name, ValkeyCircuitOpen)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> BreakerPipeline:
+        pipe = BreakerPipeline(
+            self.connection_pool, self.response_callbacks, transaction, shard_hint
+        )
+        pipe.breaker = self.breaker
+        return pipe
 
     def execute_command(self, *args, **options):
         guard = self.breaker

@@ -82,6 +82,9 @@ if weak_secret_key(SECRET_KEY):
         )
     # manage.py, runserver (`make run`) and the tests: a key that only ever signs local data.
     SECRET_KEY = SECRET_KEY or LOCAL_SECRET_KEY
+# Keys the tag of a passenger's session keys (passengers/session_store/keys.py). Set it to keep
+# the tags, and so the lists of devices, across a SECRET_KEY rotation.
+SESSION_TAG_SECRET = os.environ.get("SESSION_TAG_SECRET", "").strip() or SECRET_KEY
 
 ALLOWED_HOSTS = [
     h.strip()
@@ -224,8 +227,9 @@ VALKEY_TIMEOUTS = valkey_config.Timeouts(
     connect=float(os.environ.get("VALKEY_CONNECT_TIMEOUT", "1.0")),
     read=float(os.environ.get("VALKEY_TIMEOUT", "1.0")),
 )
-# Plain JSON in both: no pickle in a shared store.
-_VALKEY_SERIALIZER = "passengers.session_store.CompactJSONSerializer"
+# Plain JSON, no pickle in a shared store (the session store encodes its values itself; the
+# `sessions` alias's serializer only matters for Django's stock engines in `make bench`).
+_VALKEY_SERIALIZER = "flightsite.cache.CompactJSONSerializer"
 
 
 CACHES = {
@@ -235,12 +239,12 @@ CACHES = {
         KEY_PREFIX="flightsite",
         OPTIONS={"SERIALIZER": _VALKEY_SERIALIZER},
     ),
-    # Sessions only: keys are exactly `flight_session:<session key>`, values compact JSON.
-    # Never IGNORE_EXCEPTIONS here: a lost session write must be an error, not a silent logout.
+    # The session store's connection (passengers/session_store builds its own keys and values:
+    # `flight_session:{<tag>}<secret>`, msgpack). Never IGNORE_EXCEPTIONS here: a lost session
+    # write must be an error, not a silent logout.
     "sessions": VALKEY_TOPOLOGY.sessions.cache_setting(
         VALKEY_TIMEOUTS,
         KEY_PREFIX="flight_session:",
-        KEY_FUNCTION="passengers.session_store.make_session_cache_key",
         OPTIONS={"SERIALIZER": _VALKEY_SERIALIZER},
     ),
 }
@@ -256,8 +260,9 @@ BREAKER_RESET_SECONDS = float(os.environ.get("BREAKER_RESET_SECONDS", "5"))
 # against ours); the site is built and tested for passengers.session_store.
 SESSION_ENGINE = os.environ.get("FLIGHTSITE_SESSION_ENGINE") or "passengers.session_store"
 SESSION_CACHE_ALIAS = "sessions"
-# Idle timeout. The store refreshes the key's TTL on every read (one GETEX), so an active user
-# stays logged in and an idle key disappears from Valkey after this many seconds.
+# Idle timeout. A read writes nothing; the store moves the key's TTL forward once a tenth of
+# this has passed since the last move, so an active user stays logged in and an idle key
+# disappears from Valkey 0.9-1x this many seconds after the last request.
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)
 # The cookie lives as long as the browser; Valkey's TTL is what enforces the idle timeout.
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
@@ -311,6 +316,9 @@ WEATHER_CACHE_TTL = env_int("WEATHER_CACHE_TTL", 10 * 60)
 # --- site behaviour ---------------------------------------------------------------------------
 FLIGHTS_PAGE_LIMIT = 50
 MAX_FLIGHTS_PER_SESSION = env_int("MAX_FLIGHTS_PER_SESSION", 20)
+# Logging in needs only a passport number: past this many live sessions of one passenger, a
+# login ends their oldest ones (so nobody can fill the session store with one passport).
+MAX_SESSIONS_PER_PASSENGER = env_int("MAX_SESSIONS_PER_PASSENGER", 20)
 LOGIN_URL = "passengers:login"
 # Failed logins (the passenger login and the admin's) before 429: per client address and per
 # account (passport number, admin user name), counted in Valkey over a window of seconds that

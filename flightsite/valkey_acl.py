@@ -52,13 +52,16 @@ SESSIONS_USER = ValkeyUser(
         "eval",
         "script|load",
         "exists",
-        # inside the store's scripts: SET (NX / KEEPTTL / PXAT), DEL, and the devices index
-        # (HSETEX, HPEXPIREAT, HDEL)
+        # inside the store's scripts: SET (NX / KEEPTTL / PX / PXAT), DEL, and the devices
+        # index (TYPE, HSETEX, HPEXPIRE, HPEXPIREAT, HGET, HDEL, HLEN)
         "set",
         "del",
+        "type",
         "hsetex",
+        "hpexpire",
         "hpexpireat",
         "hdel",
+        "hlen",
         # live sessions (session page, admin, manage.py sessions): peek, devices, SCAN
         "pttl",
         "memory|usage",

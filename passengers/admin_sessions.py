@@ -1,6 +1,7 @@
 """Live sessions in the Django admin: all of them (a SCAN, page by page) and each passenger's own
-on their admin page, with an "end" button. Staff who may view passengers may see and end
-sessions; every end is logged (admin history and the `passengers.audit` logger)."""
+on their admin page, with an "end" button. Staff who may view passengers see them; ending one
+takes the `passengers.end_session` permission, and every end is logged (the passenger's admin
+history and the `passengers.audit` logger)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from passengers import live_sessions
 from passengers.models import Passenger
+from passengers.session_store import live as live_sessions
 
 audit = logging.getLogger("passengers.audit")
 
@@ -26,9 +27,13 @@ PAGE_SIZE = 50
 COUNT_BUDGET = 1.0  # seconds the list page may spend counting (SCAN) before it estimates
 
 
-def can_manage_sessions(request: HttpRequest) -> bool:
+def can_view_sessions(request: HttpRequest) -> bool:
     user = request.user
     return bool(user.is_active and user.is_staff and user.has_perm("passengers.view_passenger"))
+
+
+def can_end_sessions(request: HttpRequest) -> bool:
+    return can_view_sessions(request) and request.user.has_perm("passengers.end_session")
 
 
 def _log_end(request: HttpRequest, session: live_sessions.LiveSession | None, how: str) -> None:
@@ -47,16 +52,14 @@ def _log_end(request: HttpRequest, session: live_sessions.LiveSession | None, ho
 
 
 def live_sessions_view(request: HttpRequest, admin_context: dict[str, Any]) -> HttpResponse:
-    if not can_manage_sessions(request):
+    if not can_view_sessions(request):
         raise PermissionDenied
     cursor = request.GET.get("cursor", "0")
     try:
         page = live_sessions.scan_page(cursor, PAGE_SIZE)
     except ValueError:
         return HttpResponseRedirect(reverse("admin:live_sessions"))
-    deadline = time.monotonic() + COUNT_BUDGET
-    total = live_sessions.count(deadline=deadline)
-    complete = time.monotonic() <= deadline
+    total, complete = live_sessions.count(deadline=time.monotonic() + COUNT_BUDGET)
     context = {
         **admin_context,
         "title": "Live sessions",
@@ -66,13 +69,14 @@ def live_sessions_view(request: HttpRequest, admin_context: dict[str, Any]) -> H
         "total": total,
         "total_complete": complete,
         "cursor": cursor,
+        "can_end_sessions": can_end_sessions(request),
     }
     return render(request, "admin/passengers/live_sessions.html", context)
 
 
 @require_POST
 def end_live_session(request: HttpRequest) -> HttpResponse:
-    if not can_manage_sessions(request):
+    if not can_end_sessions(request):
         raise PermissionDenied
     tag, handle = request.POST.get("tag", ""), request.POST.get("session", "")
     key = live_sessions.find_by_handle(tag, handle)
@@ -101,15 +105,16 @@ class PassengerSessionsMixin:
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
         extra_context = dict(extra_context or {})
-        if can_manage_sessions(request) and object_id.isdigit():
+        if can_view_sessions(request) and object_id.isdigit():
             extra_context["live_sessions"] = live_sessions.sessions_of(int(object_id))
-            extra_context["can_end_sessions"] = True
+            extra_context["can_view_sessions"] = True
+            extra_context["can_end_sessions"] = can_end_sessions(request)
         return super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
 
     def end_session_view(self, request: HttpRequest, passenger_id: int) -> HttpResponse:
         if request.method != "POST":
             return HttpResponse(status=405, headers={"Allow": "POST"})
-        if not can_manage_sessions(request):
+        if not can_end_sessions(request):
             raise PermissionDenied
         handle = request.POST.get("session", "")
         target = next(

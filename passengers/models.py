@@ -19,6 +19,8 @@ class Passenger(models.Model):
         managed = False
         db_table = "passenger"
         ordering = ["lastname", "firstname"]
+        # Ending sessions (admin: live sessions) is more than viewing passengers.
+        permissions = [("end_session", "Can end a passenger's sessions")]
 
     def __str__(self) -> str:
         return f"{self.firstname} {self.lastname} ({self.passportno})"

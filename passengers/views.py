@@ -13,11 +13,12 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from flightsite.outages import DB_ERRORS, STORE_ERRORS, retry_after
 
-from . import live_sessions, throttle
 from . import session as sess
+from . import throttle
 from .decorators import passenger_required
 from .forms import LoginForm
 from .models import Passenger
+from .session_store import live as live_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -155,17 +156,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def session_page(request: HttpRequest) -> HttpResponse:
     """The "your session" page: the key (masked), TTL, size, contents, and the passenger's other
     sessions. A peek: looking at it never extends the session."""
-    current = live_sessions.peek(request.session.session_key)
-    if current is None or current.passenger_id is None:
+    found = live_sessions.overview(request.session.session_key)
+    if found is None:
         return redirect(reverse("passengers:login") + "?next=/session/")
+    current, others = found
     use_peeked = getattr(request.session, "use_peeked", None)
     if use_peeked is not None and current.data is not None:
         use_peeked(current.data)  # the header reads this instead of loading the session
-    sessions = live_sessions.sessions_of(current.passenger_id, current=current.session_key)
-    others = [s for s in sessions if not s.current]
-    for s in sessions:
-        if s.current and current.device is None:
-            current.device = s.device
     return render(request, "passengers/session.html", {"current": current, "others": others})
 
 

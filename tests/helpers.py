@@ -179,6 +179,7 @@ def make_sessions(valkey_client: Any, count: int, first_passenger: int = 1) -> l
             valkey_key(key),
             index_key(key[:8]),
             SessionCodec.encode(data, now_ms()),
+            "PXAT",
             expires,
             key[8:],
             device,

@@ -13,9 +13,10 @@ from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from passengers import admin_sessions, live_sessions
+from passengers import admin_sessions
 from passengers.models import Passenger
 from passengers.session_store import CREATE, sessions_client, valkey_key
+from passengers.session_store import live as live_sessions
 
 from .conftest import BOTH_DBS
 from .helpers import ValkeyMonitor, login, make_sessions, session_key_of
@@ -26,7 +27,10 @@ pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 @pytest.fixture
 def staff(db) -> Client:
     user = User.objects.create_user("staff", password="pw", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_passenger"))
+    user.user_permissions.add(
+        Permission.objects.get(codename="view_passenger"),
+        Permission.objects.get(codename="end_session"),
+    )
     client = Client()
     client.force_login(user)
     return client
@@ -37,12 +41,26 @@ def scripts_loaded(valkey_client):
     sessions_client().script_load(CREATE.source)  # make_sessions pipelines EVALSHA
 
 
-def test_only_staff_who_may_view_passengers_see_sessions(client, db):
+def test_only_staff_who_may_view_passengers_see_sessions_and_only_some_end_them(
+    client, valkey_client, passport
+):
     assert client.get("/admin/passengers/live-sessions/").status_code == 302  # to admin login
     user = User.objects.create_user("clerk", password="pw", is_staff=True)
     client.force_login(user)
     assert client.get("/admin/passengers/live-sessions/").status_code == 403
     assert client.post("/admin/passengers/live-sessions/end/").status_code == 403
+
+    # Viewing passengers shows sessions, without an end button; ending needs end_session.
+    user.user_permissions.add(Permission.objects.get(codename="view_passenger"))
+    passenger_browser = Client()
+    login(passenger_browser, passport)
+    key = session_key_of(passenger_browser)
+    page = client.get("/admin/passengers/live-sessions/")
+    assert page.status_code == 200 and live_sessions.handle_of(key) in page.text
+    assert 'value="End"' not in page.text
+    ending = {"tag": key[:8], "session": live_sessions.handle_of(key)}
+    assert client.post("/admin/passengers/live-sessions/end/", ending).status_code == 403
+    assert valkey_client.exists(valkey_key(key))
 
 
 def test_list_pages_through_10000_sessions_without_keys(

@@ -7,8 +7,8 @@ import time
 import pytest
 from django.test import Client
 
-from passengers import live_sessions
 from passengers.session_store import SessionCodec, SessionStore, index_key, valkey_key
+from passengers.session_store import live as live_sessions
 
 from .conftest import BOTH_DBS
 from .helpers import ValkeyMonitor, login, raw_value, session_key_of
@@ -132,3 +132,16 @@ def test_read_only_pages_cost_no_index_command(client, valkey_client, valkey_ser
         client.get("/flights/")
         client.get("/weather/")
     assert [v for v, _ in monitor.commands] == ["GET", "GET", "GET"], monitor.commands
+
+
+def test_session_page_respects_the_circuit_breaker(client, valkey_client, passport, settings):
+    """With the session store's breaker open, the page's pipelined reads fail fast (503)
+    instead of waiting on Valkey."""
+    from passengers.session_store.scripts import sessions_client
+
+    login(client, passport)
+    breaker = sessions_client().breaker
+    for _ in range(settings.BREAKER_FAILURES):
+        breaker.failure()
+    response = client.get("/session/")
+    assert response.status_code == 503 and response["Retry-After"]

@@ -19,8 +19,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.timezone import localtime
 from tqdm import tqdm
 
-from passengers import live_sessions
 from passengers.models import Passenger
+from passengers.session_store import live as live_sessions
 from passengers.session_store import session_key_of, valid_key
 
 
@@ -105,7 +105,7 @@ class Command(BaseCommand):
 
     def _count(self, **_: Any) -> None:
         with self._progress("Counting sessions") as bar:
-            total = live_sessions.count(bar.update)
+            total, _complete = live_sessions.count(bar.update)
         self.stdout.write(str(total))
 
     def _show(self, key: str, **_: Any) -> None:

@@ -2,8 +2,8 @@
 pages in the admin, and `manage.py sessions`. Reading here never extends a session (a peek, not
 a load), and ending one deletes it at once (its next request lands on the login page).
 
-Keys, values and scripts are the store's (passengers/session_store.py); this module only reads
-them and calls the store's delete.
+Keys, values and scripts are the store's; this module only reads them (pipelined: one round
+trip per step) and calls the store's delete.
 """
 
 from __future__ import annotations
@@ -13,31 +13,33 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
-
 from passengers import session as layout
-from passengers.session_store import (
+
+from .codec import DamagedSession, SessionCodec
+from .keys import (
     KEY_CHARS,
     KEY_PREFIX,
     RANDOM_LENGTH,
     TAG_LENGTH,
-    DamagedSession,
-    SessionCodec,
-    delete_sessions,
     index_key,
-    now_ms,
+    mask,
     passenger_tags,
     session_key_of,
-    sessions_client,
     valkey_key,
 )
+from .scripts import delete_sessions, sessions_client
 
 SCAN_MATCH = KEY_PREFIX + "{*"  # session keys only, not flight_session_index:...
 SCAN_COUNT = 1000  # keys Valkey looks at per SCAN call
+
+
+def _from_ms(ms: int) -> datetime:
+    # Aware UTC: templates and the command show it in the current time zone.
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,15 @@ class LiveSession:
         return pid if type(pid) is int else None
 
     @property
+    def fixed_expiry(self) -> bool:
+        """Ends at a date (set_expiry(datetime)), rather than after an idle time."""
+        return isinstance((self.data or {}).get("_session_expiry"), str)
+
+    @property
     def expires_at(self) -> datetime | None:
         if self.ttl_ms < 0:
             return None
-        return _from_ms(now_ms() + self.ttl_ms)
+        return _from_ms(time.time_ns() // 1_000_000 + self.ttl_ms)
 
     @property
     def ttl_text(self) -> str:
@@ -111,15 +118,6 @@ class LiveSession:
         return json.dumps(self.data, indent=2, ensure_ascii=False, sort_keys=False)
 
 
-def _from_ms(ms: int) -> datetime:
-    # Aware UTC: templates and the command show it in the current time zone.
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-def mask(session_key: str) -> str:
-    return f"{KEY_PREFIX}{{{session_key[:TAG_LENGTH]}}}{session_key[TAG_LENGTH:][:4]}…"
-
-
 def handle_of(session_key: str) -> str:
     """An opaque name for a session in forms ("end this one"): pages never carry a key."""
     return hashlib.sha256(b"flightsite.session-handle:" + session_key.encode()).hexdigest()[:20]
@@ -140,83 +138,104 @@ def describe_user_agent(user_agent: str) -> str:
     return browser if system in ("", "Other") else f"{browser} on {system}"
 
 
-def _decode(raw: bytes | None) -> tuple[int | None, dict[str, Any] | None]:
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _queue_inspect(pipe: Any, session_key: str) -> None:
+    pipe.get(valkey_key(session_key))
+    pipe.pttl(valkey_key(session_key))
+    pipe.memory_usage(valkey_key(session_key))
+
+
+def _inspected(session_key: str, raw: bytes | None, ttl: int, memory: Any) -> LiveSession | None:
     if raw is None:
-        return None, None
+        return None  # ended or expired between the listing and now
     try:
-        return SessionCodec.decode(raw)
+        written_at, data = SessionCodec.decode(raw)
     except DamagedSession:
-        return None, None
+        written_at, data = None, None
+    return LiveSession(session_key, data, ttl, memory, written_at=written_at)
 
 
-def _device(raw_entry: bytes | None) -> Device | None:
-    try:
-        _pid, created, ip, ua = msgspec.msgpack.decode(raw_entry or b"")
-        return Device(_from_ms(created), str(ip), str(ua))
-    except (msgspec.DecodeError, TypeError, ValueError):
-        return None
+def _devices(entries: dict[Any, bytes], tag: str, passenger_id: int | None) -> dict[str, Device]:
+    """session key -> device from one tag's index (only `passenger_id`'s entries if given)."""
+    devices = {}
+    for raw_field, raw_entry in entries.items():
+        field_ = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
+        entry = SessionCodec.decode_device(raw_entry)
+        if len(field_) != RANDOM_LENGTH or entry is None:
+            continue
+        pid, created, ip, agent = entry
+        if passenger_id is not None and pid != passenger_id:
+            continue  # another passenger whose tag collides: never theirs to see
+        devices[tag + field_] = Device(_from_ms(created), ip, agent)
+    return devices
 
 
-def _inspect(session_keys: list[str], memory: bool = True) -> list[LiveSession]:
-    """Value, TTL (and memory) of each session in one pipelined round trip; gone ones dropped."""
+def _inspect(session_keys: list[str]) -> list[LiveSession]:
+    """Value, TTL and memory of each session in one pipelined round trip; gone ones dropped."""
     if not session_keys:
         return []
     pipe = sessions_client().pipeline(transaction=False)
     for key in session_keys:
-        pipe.get(valkey_key(key))
-        pipe.pttl(valkey_key(key))
-        if memory:
-            pipe.memory_usage(valkey_key(key))
+        _queue_inspect(pipe, key)
     results = pipe.execute()
-    step = 3 if memory else 2
-    sessions = []
-    for i, key in enumerate(session_keys):
-        raw, ttl = results[i * step], results[i * step + 1]
-        if raw is None:
-            continue  # ended or expired between the listing and now
-        written_at, data = _decode(raw)
-        sessions.append(
-            LiveSession(
-                key, data, ttl, results[i * step + 2] if memory else None, written_at=written_at
-            )
-        )
-    return sessions
-
-
-def peek(session_key: str | None) -> LiveSession | None:
-    """One session as stored, without loading it through the store (no TTL refresh)."""
-    if not session_key:
-        return None
-    found = _inspect([session_key])
-    if not found:
-        return None
-    session = found[0]
-    session.device = _devices_of_tags([session_key[:TAG_LENGTH]]).get(session_key)
-    return session
+    found = (_inspected(key, *results[i * 3 : i * 3 + 3]) for i, key in enumerate(session_keys))
+    return [s for s in found if s is not None]
 
 
 def _devices_of_tags(tags: list[str], passenger_id: int | None = None) -> dict[str, Device]:
-    """The devices indexes of some tags (one pipelined round trip): session key -> device;
-    with `passenger_id`, only that passenger's entries."""
+    """The devices indexes of some tags (one pipelined round trip)."""
+    if not tags:
+        return {}
     pipe = sessions_client().pipeline(transaction=False)
     for tag in tags:
         pipe.hgetall(index_key(tag))
-    devices = {}
-    for tag, entries in zip(tags, pipe.execute() if tags else [], strict=True):
-        for raw_field, raw_entry in entries.items():
-            field_ = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
-            if len(field_) != RANDOM_LENGTH:
-                continue
-            if passenger_id is not None:
-                try:
-                    if msgspec.msgpack.decode(raw_entry)[0] != passenger_id:
-                        continue  # another passenger whose tag collides: never theirs to see
-                except (msgspec.DecodeError, TypeError, IndexError):
-                    continue
-            device = _device(raw_entry)
-            if device is not None:
-                devices[tag + field_] = device
+    devices: dict[str, Device] = {}
+    for tag, entries in zip(tags, pipe.execute(), strict=True):
+        devices.update(_devices(entries, tag, passenger_id))
     return devices
+
+
+def peek(session_key: str | None) -> LiveSession | None:
+    """One session as stored, with its device, without loading it through the store (no TTL
+    refresh): one round trip."""
+    if not session_key:
+        return None
+    pipe = sessions_client().pipeline(transaction=False)
+    _queue_inspect(pipe, session_key)
+    pipe.hgetall(index_key(session_key[:TAG_LENGTH]))
+    raw, ttl, memory, entries = pipe.execute()
+    session = _inspected(session_key, raw, ttl, memory)
+    if session is not None:
+        devices = _devices(entries, session_key[:TAG_LENGTH], session.passenger_id)
+        session.device = devices.get(session_key)
+    return session
+
+
+def overview(session_key: str | None) -> tuple[LiveSession, list[LiveSession]] | None:
+    """The session page: this session (peeked) and the passenger's other live sessions, newest
+    first. Two round trips (three after a SECRET_KEY rotation); None when not logged in."""
+    if not session_key:
+        return None
+    tag = session_key[:TAG_LENGTH]
+    pipe = sessions_client().pipeline(transaction=False)
+    _queue_inspect(pipe, session_key)
+    pipe.hgetall(index_key(tag))
+    raw, ttl, memory, entries = pipe.execute()
+    current = _inspected(session_key, raw, ttl, memory)
+    if current is None or current.passenger_id is None:
+        return None
+    pid = current.passenger_id
+    devices = _devices(entries, tag, pid)
+    devices.update(_devices_of_tags([t for t in passenger_tags(pid) if t != tag], pid))
+    current.device, current.current = devices.get(session_key), True
+    others = _inspect([k for k in devices if k != session_key])
+    for other in others:
+        other.device = devices[other.session_key]
+    others = [s for s in others if s.passenger_id in (pid, None)]
+    others.sort(key=lambda s: -(s.device.created.timestamp() if s.device else 0))
+    return current, others
 
 
 def sessions_of(passenger_id: int, current: str | None = None) -> list[LiveSession]:
@@ -230,6 +249,9 @@ def sessions_of(passenger_id: int, current: str | None = None) -> list[LiveSessi
     return [s for s in sessions if s.passenger_id in (passenger_id, None)]
 
 
+# --- ending ----------------------------------------------------------------------------------
+
+
 def end(session_key: str) -> bool:
     """End one session now; False if it was already gone."""
     return delete_sessions([session_key]) > 0
@@ -237,9 +259,10 @@ def end(session_key: str) -> bool:
 
 def end_by_handle(passenger_id: int, handle: str) -> bool:
     """End one of this passenger's sessions, named by its handle."""
-    for session in sessions_of(passenger_id):
-        if session.handle == handle:
-            return end(session.session_key)
+    devices = _devices_of_tags(passenger_tags(passenger_id), passenger_id)
+    for key in devices:
+        if handle_of(key) == handle:
+            return end(key)
     return False
 
 
@@ -266,6 +289,15 @@ def end_all(passenger_id: int, keep: str | None = None) -> int:
     return delete_sessions(keys) if keys else 0
 
 
+def end_oldest(passenger_id: int, keep: int, current: str) -> int:
+    """Keep a passenger's `keep` newest sessions (and `current`), end the others: logging in
+    needs only a passport number, so nothing else bounds how many sessions one passenger has."""
+    devices = _devices_of_tags(passenger_tags(passenger_id), passenger_id)
+    newest_first = sorted(devices, key=lambda k: devices[k].created, reverse=True)
+    kept = {current, *newest_first[: max(keep - 1, 0)]}
+    return delete_sessions([k for k in newest_first if k not in kept])
+
+
 # --- walking all sessions (SCAN, never KEYS) -------------------------------------------------
 
 
@@ -273,8 +305,6 @@ def end_all(passenger_id: int, keep: str | None = None) -> int:
 class Page:
     sessions: list[LiveSession]
     next_cursor: str | None  # None: this was the last page
-    scanned_nodes: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _nodes() -> list[Any]:
@@ -317,7 +347,7 @@ def scan_page(cursor: str = "0", page_size: int = 50) -> Page:
     devices = _devices_of_tags(sorted(tags))
     for session in sessions:
         session.device = devices.get(session.session_key)
-    return Page(sessions, next_cursor, scanned_nodes=len(nodes))
+    return Page(sessions, next_cursor)
 
 
 def iter_session_keys(progress: Callable[[int], None] | None = None) -> Iterator[str]:
@@ -332,9 +362,11 @@ def iter_session_keys(progress: Callable[[int], None] | None = None) -> Iterator
             yield from keys
 
 
-def count(progress: Callable[[int], None] | None = None, deadline: float | None = None) -> int:
-    """How many sessions (SCAN of every node); stops early once `deadline` (monotonic) has
-    passed, so the result is then a lower bound."""
+def count(
+    progress: Callable[[int], None] | None = None, deadline: float | None = None
+) -> tuple[int, bool]:
+    """How many sessions (SCAN of every node), and whether that is all of them: counting
+    stops once `deadline` (monotonic) has passed, the number is then a lower bound."""
     total = 0
     for node in _nodes():
         position = None
@@ -344,8 +376,8 @@ def count(progress: Callable[[int], None] | None = None, deadline: float | None 
             if progress is not None:
                 progress(len(batch))
             if deadline is not None and time.monotonic() > deadline:
-                return total
-    return total
+                return total, False
+    return total, True
 
 
 def purge(progress: Callable[[int], None] | None = None, batch: int = 500) -> int:

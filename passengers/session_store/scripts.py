@@ -1,0 +1,190 @@
+"""The store's writes: Lua scripts, each touching one session and its devices index (two keys
+with one hash tag, so one cluster slot), atomically.
+
+`#!lua` (no flags) makes Valkey refuse a whole script up front with a clean OOM or READONLY
+error instead of failing half-way; inside, every command that could meet foreign data at our
+index key checks its type first, so a script never stops half-done. TTLs are relative (`PX`)
+for idle ages, so the server's clock expires them, and absolute (`PXAT`) only for a fixed date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.core.cache import caches
+from valkey.exceptions import ConnectionError, NoScriptError, ReadOnlyError
+
+from .keys import TAG_LENGTH, index_key, valid_key, valkey_key
+
+FAILOVER_WAIT = 0.8  # seconds a write may wait for Sentinel to name the new primary
+DELETE_BATCH = 500  # sessions per DELETE call (the rest in further calls)
+
+
+def sessions_client() -> Any:
+    """The valkey-py client of the session store (the primary, also under Sentinel)."""
+    return caches[settings.SESSION_CACHE_ALIAS].client.get_client(write=True)
+
+
+def _is_demoted(exc: BaseException) -> bool:
+    """The server we write to has become a replica (a failover): READONLY, or valkey-py's
+    Sentinel connection saying so."""
+    return isinstance(exc, ReadOnlyError) or "now a slave" in str(exc)
+
+
+def _server_of(client: Any) -> tuple[Any, ...]:
+    """Which server(s) a client talks to: scripts are loaded once per server, not per client
+    object (runserver and gthread make one client per thread)."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is None:  # a cluster client: every primary
+        return ("cluster", *sorted(node.name for node in client.get_primaries()))
+    kwargs = pool.connection_kwargs
+    return (
+        kwargs.get("host"),
+        kwargs.get("port"),
+        kwargs.get("path"),
+        getattr(pool, "service_name", None),
+    )
+
+
+class Script:
+    """EVALSHA of a script that was loaded (SCRIPT LOAD, with all the others) the first time
+    this process wrote to a server, so no page pays a NOSCRIPT round trip; EVAL if a server
+    lost it anyway (restart, failover to a replica that never saw it)."""
+
+    all: ClassVar[list[Script]] = []
+    _loaded: ClassVar[set[tuple[Any, ...]]] = set()
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+        Script.all.append(self)
+
+    def __call__(self, client: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        server = _server_of(client)
+        if server not in Script._loaded:
+            for script in Script.all:  # on every primary, under Cluster
+                client.script_load(script.source)
+            with Script._lock:
+                Script._loaded.add(server)
+        try:
+            return self._run(client, keys, args)
+        except (ReadOnlyError, ConnectionError) as exc:
+            pool = getattr(client, "connection_pool", None)
+            if not _is_demoted(exc) or not hasattr(pool, "service_name"):
+                raise  # not Sentinel: a read-only server stays read-only
+            # Sentinel failed over and the pool's connections still talk to the old primary,
+            # now a replica (reads went on working there). Drop them, so the next connection
+            # asks Sentinel for the new primary, and send the write again: it was refused up
+            # front (READONLY), so it never ran. The Sentinels may need a moment to agree on
+            # the new primary: a few tries within FAILOVER_WAIT seconds.
+            deadline = time.monotonic() + FAILOVER_WAIT
+            pause = 0.05
+            while True:
+                pool.disconnect(inuse_connections=False)
+                try:
+                    return self._run(client, keys, args)
+                except (ReadOnlyError, ConnectionError) as again:
+                    if time.monotonic() + pause > deadline or not _is_demoted(again):
+                        raise
+                time.sleep(pause)
+                pause *= 2
+
+    def _run(self, client: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:  # a server that never saw it (restart, a promoted replica)
+            return client.eval(self.source, len(keys), *keys, *args)
+
+
+# TTL arguments: mode 'PX' (ms from now: an idle age) or 'PXAT' (ms since the epoch: a fixed
+# date), or 'KEEPTTL' (a change that does not move the TTL).
+
+# KEYS: session, index. ARGV: value, ttl mode, ttl, index field ('' = not indexed), device
+# entry. Returns 0 if the key exists (a collision), else how many sessions the index now holds
+# (1 when not indexed).
+CREATE = Script("""#!lua
+local kind = redis.call('TYPE', KEYS[2]).ok
+if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[2]) end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', ARGV[2], ARGV[3]) then return 0 end
+if ARGV[4] == '' then return 1 end
+redis.call('HSETEX', KEYS[2], ARGV[2], ARGV[3], 'FIELDS', 1, ARGV[4], ARGV[5])
+return redis.call('HLEN', KEYS[2])
+""")
+
+# KEYS: session, index. ARGV: SHA-1 of the value this request read, new value, ttl mode, ttl,
+# index field. Returns 1 when written, nil when the session is gone, or the current value when
+# another request changed it first. The index entry's TTL follows the session's.
+COMPARE_AND_SET = Script("""#!lua
+local current = redis.call('GET', KEYS[1])
+if not current then return false end
+if redis.sha1hex(current) ~= ARGV[1] then return current end
+if ARGV[3] == 'KEEPTTL' then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+redis.call('SET', KEYS[1], ARGV[2], ARGV[3], ARGV[4])
+if redis.call('TYPE', KEYS[2]).ok == 'hash' then
+  local expire = ARGV[3] == 'PX' and 'HPEXPIRE' or 'HPEXPIREAT'
+  redis.call(expire, KEYS[2], ARGV[4], 'FIELDS', 1, ARGV[5])
+end
+return 1
+""")
+
+# KEYS: old session, new session (same tag), index. ARGV: SHA-1 of the value this request read,
+# new value, ttl mode, ttl, old index field, new index field. A new key for the same session
+# (cycle_key): compare-and-set on the old key, the new one created, the old one deleted, the
+# devices entry moved, all at once. Returns 1 when done, 0 if the new key exists (a collision),
+# nil when the session is gone, or its current value when another request changed it first.
+CYCLE = Script("""#!lua
+local current = redis.call('GET', KEYS[1])
+if not current then return false end
+if redis.sha1hex(current) ~= ARGV[1] then return current end
+if not redis.call('SET', KEYS[2], ARGV[2], 'NX', ARGV[3], ARGV[4]) then return 0 end
+redis.call('DEL', KEYS[1])
+if redis.call('TYPE', KEYS[3]).ok == 'hash' then
+  local device = redis.call('HGET', KEYS[3], ARGV[5])
+  if device then
+    redis.call('HDEL', KEYS[3], ARGV[5])
+    redis.call('HSETEX', KEYS[3], ARGV[3], ARGV[4], 'FIELDS', 1, ARGV[6], device)
+  end
+end
+return 1
+""")
+
+# KEYS: sessions of one tag, then their index. ARGV: their index fields. Returns how many
+# sessions existed.
+DELETE = Script("""#!lua
+local deleted = 0
+for i = 1, #KEYS - 1 do deleted = deleted + redis.call('DEL', KEYS[i]) end
+if redis.call('TYPE', KEYS[#KEYS]).ok == 'hash' then
+  for i = 1, #ARGV, 100 do
+    redis.call('HDEL', KEYS[#KEYS], unpack(ARGV, i, math.min(i + 99, #ARGV)))
+  end
+end
+return deleted
+""")
+
+
+def delete_sessions(session_keys: Sequence[str]) -> int:
+    """End sessions now (keys and devices index entries); how many existed. Sessions that share
+    a tag (one passenger's) go in one atomic script call (per DELETE_BATCH)."""
+    by_tag: dict[str, list[str]] = {}
+    for key in session_keys:
+        if valid_key(key):
+            by_tag.setdefault(key[:TAG_LENGTH], []).append(key)
+    client, deleted = sessions_client(), 0
+    for tag, keys in by_tag.items():
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start : start + DELETE_BATCH]
+            deleted += DELETE(
+                client,
+                [*(valkey_key(k) for k in batch), index_key(tag)],
+                [k[TAG_LENGTH:] for k in batch],
+            )
+    return deleted

@@ -1,0 +1,415 @@
+"""SessionStore: a complete Django SessionBase on Valkey, sync and async (see the package
+docstring for what it does and why)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from datetime import datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from valkey.exceptions import ResponseError, ValkeyError
+
+from passengers import session as layout
+
+from .codec import DamagedSession, SessionCodec
+from .keys import TAG_LENGTH, index_key, mask, new_key, passenger_tags, valid_key, valkey_key
+from .scripts import COMPARE_AND_SET, CREATE, CYCLE, delete_sessions, sessions_client
+
+logger = logging.getLogger("passengers.session_store")
+
+EXPIRY_KEY = "_session_expiry"  # where Django's set_expiry() keeps a custom expiry
+SAVE_BUDGET = 2.0  # seconds a save may spend merging with concurrent writers
+REFRESH_FRACTION = 10  # the TTL is moved forward once a tenth of the idle age has passed
+
+
+class SessionConflict(Exception):
+    """A change that could not be stored next to concurrent ones within the time budget, or
+    that a merge rule refused. `user_message` says what to do."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _digest(payload: bytes) -> str:
+    return hashlib.sha1(payload, usedforsecurity=False).hexdigest()
+
+
+class SessionStore(SessionBase):
+    def __init__(self, session_key: str | None = None) -> None:
+        super().__init__(session_key)
+        self._stored: bytes | None = None  # the value as read or last written
+        self._written_at = 0  # when the TTL was last moved (ms), from the stored value
+        self._loaded_expiry: Any = None  # _session_expiry as read, to notice set_expiry()
+        self._refresh_due = False
+        self._load_error: BaseException | None = None
+        self._device: tuple[str, str] = ("", "")
+
+    # -- keys --
+
+    def _validate_session_key(self, key: str | None) -> bool:
+        # Only keys this store could have made ever reach Valkey: a forged cookie is no session.
+        return valid_key(key)
+
+    def _get_new_session_key(self) -> str:
+        # No EXISTS probe: create() uses SET NX, so the rare collision is retried there.
+        data = getattr(self, "_session_cache", None) or {}
+        pid = data.get(layout.PASSENGER_ID)
+        return new_key(passenger_tags(pid)[0] if type(pid) is int else None)
+
+    async def _aget_new_session_key(self) -> str:
+        return self._get_new_session_key()
+
+    def set_device(self, *, client_ip: str = "", user_agent: str = "") -> None:
+        """Where this session is used from, for the passenger's list of devices (stored in the
+        devices index when the session is created)."""
+        self._device = (client_ip[:45], user_agent[:256])
+
+    def use_peeked(self, data: dict[str, Any]) -> None:
+        """Take data read by a peek (passengers.session_store.live) as this request's session,
+        so the page header does not load it again (a load may move the TTL; a peek never)."""
+        self._session_cache = data
+
+    # -- expiry --
+
+    def _idle_age(self, expiry: Any) -> int | None:
+        """Seconds of inactivity that end the session; None when it ends at a fixed date."""
+        if not expiry:  # None or 0 (browser close): the server side keeps the default age
+            return self.get_session_cookie_age()
+        if isinstance(expiry, str):
+            return None
+        return int(expiry)
+
+    def _ttl(self, data: dict[str, Any], now: int) -> tuple[str, int] | None:
+        """('PX', ms) for an idle age (the server's clock counts it), ('PXAT', ms since the
+        epoch) for a fixed date; None when the session has ended (a past date, a
+        non-positive age)."""
+        expiry = data.get(EXPIRY_KEY)
+        age = self._idle_age(expiry)
+        if age is None:
+            try:
+                at = int(datetime.fromisoformat(expiry).timestamp() * 1000)
+            except ValueError:
+                return "PX", self.get_session_cookie_age() * 1000
+            return ("PXAT", at) if at > now else None
+        return ("PX", age * 1000) if age > 0 else None
+
+    def _is_refresh_due(self, data: dict[str, Any], written_at: int, now: int) -> bool:
+        age = self._idle_age(data.get(EXPIRY_KEY))
+        if age is None or age <= 0:
+            return False
+        elapsed = now - written_at
+        # A written_at ahead of this clock (another app server's) counts as due: self-correcting.
+        return elapsed < 0 or elapsed >= max(100, age * 1000 // REFRESH_FRACTION)
+
+    # -- reading --
+
+    def _get_session(self, no_load: bool = False) -> dict[str, Any]:
+        if self._load_error is not None and not hasattr(self, "_session_cache"):
+            self.accessed = True
+            raise self._load_error  # Valkey failed once in this request: do not wait again
+        return super()._get_session(no_load)
+
+    async def _aget_session(self, no_load: bool = False) -> dict[str, Any]:
+        if self._load_error is not None and not hasattr(self, "_session_cache"):
+            self.accessed = True
+            raise self._load_error
+        return await super()._aget_session(no_load)
+
+    _session = property(_get_session)  # SessionBase binds its own _get_session here
+
+    def load(self) -> dict[str, Any]:
+        key = self.session_key
+        if key is None:
+            return {}
+        try:
+            raw = sessions_client().get(valkey_key(key))
+        except ResponseError as exc:
+            if not str(exc).startswith("WRONGTYPE"):
+                self._load_error = exc
+                raise
+            raw = b"<not a string>"  # foreign data at our key: treated as damaged, below
+        except Exception as exc:
+            self._load_error = exc
+            raise
+        return self._accept(raw)
+
+    async def aload(self) -> dict[str, Any]:
+        return await sync_to_async(self.load, thread_sensitive=False)()
+
+    def _accept(self, raw: bytes | None) -> dict[str, Any]:
+        self._stored = None
+        if raw is None:
+            self._session_key = None
+            return {}
+        try:
+            written_at, data = SessionCodec.decode(raw)
+        except DamagedSession as exc:
+            if exc.newer:
+                # Written by a newer release of the site (a rolling deploy): not ours to delete.
+                logger.warning("Session %s: %s; treated as no session", mask(self.session_key), exc)
+            else:
+                logger.warning(
+                    "Session %s is unreadable (%s): treated as no session, key deleted",
+                    mask(self.session_key),
+                    exc,
+                )
+                self._delete_quietly(self.session_key)
+            self._session_key = None
+            return {}
+        now = now_ms()
+        if self._ttl(data, now) is None:
+            self._delete_quietly(self.session_key)  # its date has passed (clock skew, by hand)
+            self._session_key = None
+            return {}
+        self._stored, self._written_at = raw, written_at
+        self._loaded_expiry = data.get(EXPIRY_KEY)
+        if self._is_refresh_due(data, written_at, now):
+            # Saved (by the middleware, with whatever else this request changes) to move the
+            # TTL forward. Most reads are not due and write nothing.
+            self._refresh_due = True
+            self.modified = True
+        return data
+
+    def _delete_quietly(self, session_key: str | None) -> None:
+        try:
+            self.delete(session_key)
+        except Exception as exc:  # best effort: the value is unusable either way
+            logger.warning("Could not delete session %s: %s", mask(session_key), exc)
+
+    # -- writing --
+
+    def exists(self, session_key: str | None) -> bool:
+        return valid_key(session_key) and bool(sessions_client().exists(valkey_key(session_key)))
+
+    async def aexists(self, session_key: str | None) -> bool:
+        return await sync_to_async(self.exists, thread_sensitive=False)(session_key)
+
+    def create(self) -> None:
+        for _ in range(100):
+            self._session_key = self._get_new_session_key()
+            try:
+                self.save(must_create=True)
+            except CreateError:
+                continue  # a key collision (SET NX refused): draw another
+            self.modified = True
+            return
+        raise RuntimeError("Unable to create a new session key.")
+
+    async def acreate(self) -> None:
+        await sync_to_async(self.create, thread_sensitive=False)()
+
+    def save(self, must_create: bool = False) -> None:
+        if self.session_key is None:
+            return self.create()
+        data = self._get_session(no_load=must_create)
+        if must_create:
+            return self._create(data)
+        return self._update(data)
+
+    async def asave(self, must_create: bool = False) -> None:
+        await sync_to_async(self.save, thread_sensitive=False)(must_create)
+
+    def _create(self, data: dict[str, Any]) -> None:
+        key = self.session_key
+        assert key is not None
+        now = now_ms()
+        ttl = self._ttl(data, now)
+        if ttl is None:
+            return  # born expired: there is nothing to keep
+        payload = SessionCodec.encode(data, now)
+        pid = data.get(layout.PASSENGER_ID)
+        # Indexed under its passenger's tag only: a key made otherwise is in no one's devices.
+        indexed = type(pid) is int and key[:TAG_LENGTH] in passenger_tags(pid)
+        device = SessionCodec.encode_device(pid, now, *self._device) if indexed else b""
+        sessions = CREATE(
+            sessions_client(),
+            [valkey_key(key), index_key(key[:TAG_LENGTH])],
+            [payload, *ttl, key[TAG_LENGTH:] if indexed else "", device],
+        )
+        if not sessions:
+            raise CreateError
+        self._stored, self._written_at = payload, now
+        self._loaded_expiry = data.get(EXPIRY_KEY)
+        self._refresh_due = False
+        if indexed and sessions > settings.MAX_SESSIONS_PER_PASSENGER:
+            from .live import end_oldest  # rare: a passenger logged in very many times
+
+            end_oldest(pid, keep=settings.MAX_SESSIONS_PER_PASSENGER, current=key)
+
+    def _current_value(self, key: str) -> None:
+        """For a write without a read (clear(), a cleared-then-filled session): compare with
+        what is there now, so that a deleted session is still never written back."""
+        raw = sessions_client().get(valkey_key(key))
+        if raw is None:
+            raise UpdateError
+        try:
+            self._written_at, _ = SessionCodec.decode(raw)
+        except DamagedSession:
+            raise UpdateError from None
+        self._stored = raw
+
+    def _update(self, data: dict[str, Any]) -> None:
+        key = self.session_key
+        assert key is not None
+        now = now_ms()
+        if self._ttl(data, now) is None:
+            # A past date or a non-positive age: the session ends here (Django's own backends
+            # store it and never load it again; deleting it frees the key at once).
+            self.delete(key)
+            return
+        if self._stored is None:
+            self._current_value(key)
+        move_ttl = self._refresh_due or data.get(EXPIRY_KEY) != self._loaded_expiry
+        body = SessionCodec.encode_body(data)
+        only_ttl = body == SessionCodec.body_of(self._stored or b"")
+        if only_ttl and not move_ttl:
+            return  # nothing changed: no write
+        self._write(key, data, body, move_ttl, only_ttl)
+
+    def _write(
+        self, key: str, data: dict[str, Any], body: bytes, move_ttl: bool, only_ttl: bool
+    ) -> None:
+        """The compare-and-set loop: merge with whatever another request stored first, within
+        SAVE_BUDGET seconds."""
+        client = sessions_client()
+        deadline = time.monotonic() + SAVE_BUDGET
+        conflicts = 0
+        while True:
+            now = now_ms()
+            ttl = self._ttl(data, now) if move_ttl else None
+            written_at = now if ttl else self._written_at
+            payload = SessionCodec.header(written_at) + body
+            mode, ttl_ms = ttl or ("KEEPTTL", 0)
+            try:
+                result = COMPARE_AND_SET(
+                    client,
+                    [valkey_key(key), index_key(key[:TAG_LENGTH])],
+                    [_digest(self._stored or b""), payload, mode, ttl_ms, key[TAG_LENGTH:]],
+                )
+            except ValkeyError as exc:
+                if not only_ttl:
+                    raise
+                # Moving the TTL of an unchanged session is not worth an error page (the
+                # session still has most of its age left): the next request tries again.
+                logger.warning("Session %s: TTL refresh skipped: %s", mask(key), exc)
+                return
+            if result == 1:
+                self._stored, self._written_at = payload, written_at
+                self._loaded_expiry = data.get(EXPIRY_KEY)
+                self._refresh_due = False
+                return
+            if result is None:
+                raise UpdateError  # deleted meanwhile (logout in another tab): never recreate
+            merged = self._merge_with(result, data, only_ttl)
+            if merged is None:
+                return  # nothing of ours to write: another request saved since we read
+            data, body = merged, SessionCodec.encode_body(merged)
+            conflicts += 1
+            if time.monotonic() > deadline:
+                raise SessionConflict(
+                    "Your change could not be saved: too many changes to your session at "
+                    "the same moment. Please try again."
+                )
+            if conflicts > 1:  # back off a little, with jitter, so the writers spread out
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**conflicts)))
+
+    def _merge_with(
+        self, theirs_raw: bytes, mine: dict[str, Any], only_ttl: bool
+    ) -> dict[str, Any] | None:
+        """Merge this request's change into the value another request stored first (that value
+        becomes what we compare with next); None when there is nothing of ours to write: we
+        only meant to move the TTL, and the other request's write is recent (the next read
+        moves it again if it is due)."""
+        try:
+            their_written_at, theirs = SessionCodec.decode(theirs_raw)
+            _, base = SessionCodec.decode(self._stored or b"")
+        except DamagedSession:
+            raise UpdateError from None  # replaced by something unreadable: treat as gone
+        self._stored, self._written_at = theirs_raw, their_written_at
+        if only_ttl:
+            self._session_cache = theirs
+            self._loaded_expiry = theirs.get(EXPIRY_KEY)
+            self._refresh_due = False
+            return None
+        try:
+            merged = layout.merge(base, mine, theirs)
+        except layout.MergeRejected as exc:
+            self._session_cache = theirs  # what is stored; this request's change is refused
+            raise SessionConflict(exc.user_message) from exc
+        self._session_cache = merged
+        return merged
+
+    def cycle_key(self) -> None:
+        """A new key for the same session (Django's auth login does this): compare-and-set on
+        the old key, the new key created and the old one deleted in one script, the devices
+        entry moved along; a session ended meanwhile is never brought back (UpdateError)."""
+        data = self._session
+        old = self.session_key
+        if old is None or self._stored is None:
+            # Never stored (a new session): Django's way, a fresh key.
+            return super().cycle_key()
+        client = sessions_client()
+        deadline = time.monotonic() + SAVE_BUDGET
+        while True:
+            now = now_ms()
+            ttl = self._ttl(data, now)
+            if ttl is None:  # ended: nothing to carry over
+                self.delete(old)
+                self._session_key = None
+                self._session_cache = data
+                return self.create()
+            new = new_key(old[:TAG_LENGTH])  # same tag: same slot, same devices index
+            payload = SessionCodec.encode(data, now)
+            result = CYCLE(
+                client,
+                [valkey_key(old), valkey_key(new), index_key(old[:TAG_LENGTH])],
+                [_digest(self._stored), payload, *ttl, old[TAG_LENGTH:], new[TAG_LENGTH:]],
+            )
+            if result == 1:
+                self._session_key = new
+                self._stored, self._written_at = payload, now
+                self._loaded_expiry = data.get(EXPIRY_KEY)
+                self._refresh_due = False
+                self.modified = True
+                return
+            if result is None:
+                raise UpdateError  # ended meanwhile ("log out everywhere"): not brought back
+            if result != 0:  # another request changed it: merge, and try again
+                data = self._merge_with(result, data, only_ttl=False) or data
+            if time.monotonic() > deadline:
+                raise SessionConflict("Your session could not be renewed. Please try again.")
+
+    async def acycle_key(self) -> None:
+        await self._aget_session()
+        await sync_to_async(self.cycle_key, thread_sensitive=False)()
+
+    def delete(self, session_key: str | None = None) -> None:
+        if session_key is None:
+            if self.session_key is None:
+                return
+            session_key = self.session_key
+        delete_sessions([session_key])
+        if session_key == self.session_key:
+            self._stored = None
+
+    async def adelete(self, session_key: str | None = None) -> None:
+        await sync_to_async(self.delete, thread_sensitive=False)(session_key)
+
+    @classmethod
+    def clear_expired(cls) -> None:
+        pass  # Valkey expires keys (and index entries) by itself
+
+    @classmethod
+    async def aclear_expired(cls) -> None:
+        pass
