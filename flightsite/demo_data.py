@@ -409,6 +409,17 @@ class Loader:
 
     @contextlib.contextmanager
     def _bulk_session(self) -> Iterator[None]:
+        try:
+            with self._bulk_writes():
+                yield
+        finally:
+            # The flights pages keep airports and days in memory: let them see the new rows.
+            from flights.catalog import forget
+
+            forget()
+
+    @contextlib.contextmanager
+    def _bulk_writes(self) -> Iterator[None]:
         """Writes allowed, one transaction, and on MySQL no per-row unique/foreign key checks:
         the rows are generated consistent (the same trick as mysqldump's output). The session
         values are restored afterwards because the connection is reused (site, tests).

@@ -246,6 +246,9 @@ WEATHER_CACHE_TTL = env_int("WEATHER_CACHE_TTL", 10 * 60)
 
 # --- site behaviour ---------------------------------------------------------------------------
 FLIGHTS_PAGE_LIMIT = 50
+# Seconds each process keeps the airports and the span of days of flughafendb in memory
+# (flights/catalog.py), so a page of the flights list is one query.
+FLIGHTS_CATALOG_TTL = env_int("FLIGHTS_CATALOG_TTL", 5 * 60)
 MAX_FLIGHTS_PER_SESSION = env_int("MAX_FLIGHTS_PER_SESSION", 20)
 LOGIN_URL = "passengers:login"
 # Failed logins per client IP before 429, and the window they are counted in (seconds).

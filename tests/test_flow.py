@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 
-from flights.models import Flight
-
 from .conftest import BOTH_DBS
-from .helpers import SESSION_PREFIX, flight_rows, login, session_key_of
+from .helpers import SESSION_PREFIX, flight_rows, login, session_key_of, tomorrows_flights
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -119,34 +118,37 @@ def test_cities_json(client):
     assert "Tokyo" in names and len(names) == 5
 
 
-def test_flights_page_lists_todays_flights(client, passport):
+def test_flights_page_lists_tomorrows_flights(client, passport):
     login(client, passport)
-    response = client.get("/flights/")
+    from django.utils import timezone
+
+    tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+    response = client.get(f"/flights/?day={tomorrow}")
     assert response.status_code == 200
     rows = flight_rows(response.text)
     assert 0 < len(rows) <= settings.FLIGHTS_PAGE_LIMIT
     departures = [r["Departure datetime"] for r in rows]
     assert departures == sorted(departures)
-    from django.utils import timezone
-
-    today = timezone.localdate().isoformat()
-    assert all(d.startswith(today) for d in departures)
+    assert all(d.startswith(tomorrow) for d in departures)
     # The rows are exactly the query's flights, in its order, each with its cells filled in.
-    flights = Flight.objects.today(limit=settings.FLIGHTS_PAGE_LIMIT)
+    flights = tomorrows_flights(settings.FLIGHTS_PAGE_LIMIT)
     assert [int(r["flight_id"]) for r in rows] == [f["flight_id"] for f in flights]
     first, row = flights[0], rows[0]
     assert first["from_iata"] and first["to_iata"] and first["airline"]
     assert row["Flight"] == first["flightno"]
-    assert row["From"] == f"{first['from_airport']} {first['from_iata']}"
-    assert row["To"] == f"{first['to_airport']} {first['to_iata']}"
+    assert row["From"] == f"{first['from_iata']} {first['from_airport']}"
+    assert row["To"] == f"{first['to_iata']} {first['to_airport']}"
     assert row["Departure datetime"] == first["departure"]
     assert row["Departure"] == first["departure"][11:16]
+    assert row["Arrival datetime"] == first["arrival"]
+    assert row["Arrival"].startswith(first["arrival"][11:16])
     assert row["Airline"] == first["airline"]
+    assert row["action"] == "Add"
 
 
 def test_add_flight_twice_stores_once_and_remove(client, valkey_client, passport):
     login(client, passport)
-    flight_id = Flight.objects.today(limit=1)[0]["flight_id"]
+    flight_id = tomorrows_flights(1)[0]["flight_id"]
 
     first = client.post("/flights/add/", {"flight_id": flight_id}, follow=True)
     assert "added to your flights" in first.text
@@ -193,7 +195,7 @@ def test_add_bad_flight_id(client, valkey_client, passport, value, status):
 def test_logout_deletes_key_and_next_login_is_empty(client, valkey_client, passport):
     login(client, passport)
     client.post("/weather/", {"country": "DE", "zip": "10115"})
-    flight_id = Flight.objects.today(limit=1)[0]["flight_id"]
+    flight_id = tomorrows_flights(1)[0]["flight_id"]
     client.post("/flights/add/", {"flight_id": flight_id})
     old_key = session_key_of(client)
     assert valkey_client.exists(SESSION_PREFIX + old_key)
