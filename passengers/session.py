@@ -15,6 +15,7 @@ PASSENGER_ID = "passenger_id"
 PASSENGER = "passenger"
 WEATHER = "weather"
 FLIGHTS = "flights"
+UNITS = "units"  # "metric" or "imperial": the units of the last weather fetch
 
 
 def is_logged_in(session: SessionBase) -> bool:
@@ -43,6 +44,14 @@ def weather(session: SessionBase) -> dict[str, Any] | None:
 
 def set_weather(session: SessionBase, value: dict[str, Any]) -> None:
     session[WEATHER] = value
+
+
+def units(session: SessionBase) -> str | None:
+    return session.get(UNITS)
+
+
+def set_units(session: SessionBase, value: str) -> None:
+    session[UNITS] = value
 
 
 def flights(session: SessionBase) -> list[dict[str, Any]]:

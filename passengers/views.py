@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from flightsite.middleware import DB_ERRORS, STORE_ERRORS
+from weather.providers import provider_label
 
 from . import session as sess
 from . import throttle
@@ -112,12 +113,14 @@ def logout(request: HttpRequest) -> HttpResponse:
 @passenger_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     # Everything shown here comes from the session: no database query, no weather call.
+    weather = sess.weather(request.session)
     return render(
         request,
         "passengers/dashboard.html",
         {
             "passenger": sess.passenger(request.session),
-            "weather": sess.weather(request.session),
+            "weather": weather,
+            "weather_source": provider_label(weather.get("provider")) if weather else "",
             "flights": sess.flights(request.session),
         },
     )
