@@ -56,12 +56,14 @@ CSRF_TRUSTED_ORIGINS = [
 ]
 
 INSTALLED_APPS = [
+    # First: its runserver (which starts embedded Valkey) wins over staticfiles', and its
+    # admin/base_site.html (the admin in flightsite's colours) over the admin's own.
+    "flightsite",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "flightsite",  # before staticfiles: its runserver (which starts embedded Valkey) wins
     "django.contrib.staticfiles",
     "passengers",
     "flights",
@@ -273,6 +275,9 @@ STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", VAR_DIR / "staticfiles")
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Serve straight from the app/static dirs when collectstatic has not run (local runs, tests).
 WHITENOISE_USE_FINDERS = True
+# Files browsers ask for at the root (/favicon.ico, /apple-touch-icon.png), served by WhiteNoise
+# before any middleware: no 404s in the logs, no session read.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -9,6 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from flightsite.errors import wait_phrase
 from flightsite.middleware import DB_ERRORS, STORE_ERRORS
 from weather.providers import provider_label
 
@@ -66,12 +68,14 @@ def _retry_later(
 
 def _login_post(request: HttpRequest, form: LoginForm, context: dict) -> HttpResponse:
     if throttle.is_blocked(request):
+        # The failures are forgotten at the latest one window after the first of them.
+        after = settings.LOGIN_FAILURE_WINDOW
         return _retry_later(
             request,
             context,
-            "Too many failed attempts. Please wait a few minutes and try again.",
+            f"Too many failed attempts. Please try again in {wait_phrase(after)}.",
             status=429,
-            after=60,
+            after=after,
         )
     if not form.is_valid():
         return render(request, "passengers/login.html", context, status=400)

@@ -8,6 +8,8 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 
+from flightsite.errors import wait_phrase
+
 from .conftest import BOTH_DBS
 from .helpers import SESSION_PREFIX, flight_rows, login, session_key_of, tomorrows_flights
 
@@ -242,7 +244,10 @@ def test_failed_logins_are_throttled(client, settings):
         assert client.post("/login/", {"passportno": "Z00000000"}).status_code == 403
     blocked = client.post("/login/", {"passportno": "Z00000000"})
     assert blocked.status_code == 429
-    assert "Too many" in blocked.text
+    # The message says as long as Retry-After does.
+    assert blocked["Retry-After"] == str(settings.LOGIN_FAILURE_WINDOW)
+    minutes = settings.LOGIN_FAILURE_WINDOW // 60
+    assert f"Too many failed attempts. Please try again in {minutes} minutes." in blocked.text
 
 
 def test_fullwidth_digits_are_not_a_flight_id(client, valkey_client, passport):
@@ -267,3 +272,28 @@ def test_login_next_is_followed_only_on_this_site(client, passport, target, expe
     response = client.post("/login/", {"passportno": passport, "next": target})
     assert response.status_code == 302
     assert response["Location"] == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(1, "1 second"), (30, "30 seconds"), (60, "1 minute"), (61, "2 minutes"), (300, "5 minutes")],
+)
+def test_wait_phrase_matches_retry_after(seconds, words):
+    assert wait_phrase(seconds) == words
+
+
+def test_404_offers_the_way_that_fits(client, passport):
+    logged_out = client.get("/no-such-page/")
+    assert logged_out.status_code == 404
+    assert "Back to the dashboard" not in logged_out.text
+    assert 'href="/login/">Log in</a>' in logged_out.text
+    login(client, passport)
+    logged_in = client.get("/no-such-page/")
+    assert 'href="/">Back to the dashboard</a>' in logged_in.text
+
+
+def test_favicon_ico_is_served(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] in ("image/x-icon", "image/vnd.microsoft.icon")
+    assert b"".join(response.streaming_content)[:4] == b"\x00\x00\x01\x00"  # an ICO file
