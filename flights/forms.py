@@ -84,7 +84,7 @@ class FlightListForm(forms.Form):
                         "list": "airports",
                         "autocomplete": "off",
                         "spellcheck": "false",
-                        "placeholder": "FRA or London",
+                        "placeholder": "e.g. FRA",
                     }
                 ),
             )

@@ -162,13 +162,14 @@ def open_page(
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def shot(page: Page, name: str, doc: str | None = None) -> None:
-    """Save a full-page screenshot; with UPDATE_DOCS_SCREENSHOTS=1 also docs/<doc>.png."""
+def shot(page: Page, name: str, doc: str | None = None, doc_full_page: bool = True) -> None:
+    """Save a full-page screenshot; with UPDATE_DOCS_SCREENSHOTS=1 also docs/<doc>.png (of the
+    viewport only with doc_full_page=False: a phone's page is long)."""
     page.wait_for_load_state("load")  # stylesheet and favicon in, so the picture is final
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True, animations="disabled")
     if doc and UPDATE_DOCS:
         DOCS.mkdir(exist_ok=True)
-        page.screenshot(path=DOCS / f"{doc}.png", full_page=True, animations="disabled")
+        page.screenshot(path=DOCS / f"{doc}.png", full_page=doc_full_page, animations="disabled")
 
 
 def submit(page: Page, button: Locator) -> None:
@@ -474,7 +475,7 @@ def test_mobile_layout(open_page: Callable[..., Page], passport: str) -> None:
     shot(page, "12-mobile-dashboard")
     page.goto("/flights/")
     assert no_horizontal_scroll(page)
-    shot(page, "13-mobile-flights", doc="flights-mobile")
+    shot(page, "13-mobile-flights", doc="flights-mobile", doc_full_page=False)
     page.goto("/weather/")
     assert no_horizontal_scroll(page)
     shot(page, "14-mobile-weather")
