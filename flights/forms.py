@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
-from django.utils import formats
+from django.utils import formats, timezone
 
 from . import queries
 from .catalog import AirportMatch, Catalog
-from .queries import Cursor, day_bounds
+from .queries import Cursor, FlightPage, day_bounds
 
 # Letters of any script, spaces and the punctuation of place names ("St. John's", "Xi'an",
 # "Saint-Denis"); at most 50 characters (airport_geo.city is a VARCHAR(50)).
@@ -31,9 +31,9 @@ MAX_FLIGHT_ID = 2**31 - 1
 NOT_FOUND_CODES = {"unknown_airport", "outside_window"}
 
 
-def cursor_token(departure_iso: str, flight_id: int) -> str:
-    """The cursor of a listed flight (its session-shaped departure, "2026-11-25T13:40")."""
-    return f"{departure_iso[11:13]}{departure_iso[14:16]}00-{flight_id}"
+def cursor_token(cursor: Cursor) -> str:
+    """A position as a page link writes it: "134000-73512" (local time of day, flight id)."""
+    return f"{timezone.localtime(cursor.departure):%H%M%S}-{cursor.flight_id}"
 
 
 @dataclass(frozen=True)
@@ -191,3 +191,27 @@ class FlightListForm(forms.Form):
     def day_query(self, day: date) -> str:
         """Another day of the same filter, from its first flight."""
         return self.query(day=day, after=None, before=None)
+
+    def is_first_page_of_today(self) -> bool:
+        data = self.cleaned_data
+        return data["day"] == self.window.today and not (data["after"] or data["before"])
+
+    def links(self, page: FlightPage) -> dict[str, str]:
+        """The query strings of the links around `page`: earlier, later, previous_day,
+        next_day, now (back to today from now)."""
+        day = self.cleaned_data["day"]
+        first_of_today = self.is_first_page_of_today()
+        links: dict[str, str] = {}
+        # Today's first page starts now: what left earlier today is one "earlier" away.
+        if page.has_earlier or (first_of_today and self.bounds()[0] > day_bounds(day)[0]):
+            anchor = page.first or Cursor(self.window.now, 0)
+            links["earlier"] = self.query(after=None, before=cursor_token(anchor))
+        if page.has_later and page.last:
+            links["later"] = self.query(before=None, after=cursor_token(page.last))
+        if day > self.window.today:
+            links["previous_day"] = self.day_query(day - timedelta(days=1))
+        if day < self.window.last_day:
+            links["next_day"] = self.day_query(day + timedelta(days=1))
+        if not first_of_today:
+            links["now"] = self.day_query(self.window.today)
+        return links

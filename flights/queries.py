@@ -81,6 +81,9 @@ class FlightPage:
     flights: list[dict[str, Any]]  # session-shaped dicts, by departure
     has_earlier: bool
     has_later: bool
+    # The positions of the first and last flight, to the second (the dicts have minutes).
+    first: Cursor | None = None
+    last: Cursor | None = None
 
 
 @contextlib.contextmanager
@@ -159,15 +162,25 @@ class FlightQuerySet(models.QuerySet):
             qs = qs.order_by("-departure", "-flight_id")
         else:
             qs = qs.order_by("departure", "flight_id")
-        tz = timezone.get_current_timezone()
         with _through_departure_idx(connections[qs.db]):
-            rows = [as_session_flight(r, tz) for r in qs.values(*FLIGHT_FIELDS)[: limit + 1]]
+            rows = list(qs.values(*FLIGHT_FIELDS)[: limit + 1])
         more = len(rows) > limit
         rows = rows[:limit]
         if before is not None:
             rows.reverse()
-            return FlightPage(rows, has_earlier=more, has_later=True)
-        return FlightPage(rows, has_earlier=after is not None, has_later=more)
+        tz = timezone.get_current_timezone()
+        ends = {}
+        if rows:
+            ends = {
+                "first": Cursor(rows[0]["departure"], rows[0]["flight_id"]),
+                "last": Cursor(rows[-1]["departure"], rows[-1]["flight_id"]),
+            }
+        return FlightPage(
+            [as_session_flight(r, tz) for r in rows],
+            has_earlier=more if before is not None else after is not None,
+            has_later=True if before is not None else more,
+            **ends,
+        )
 
     def for_session(self, flight_id: int) -> tuple[dict[str, Any], datetime] | None:
         """The flight as the session stores it, and its (aware) departure; None if unknown."""

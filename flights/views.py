@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -18,9 +17,8 @@ from passengers.decorators import passenger_required
 
 from . import queries
 from .catalog import catalog
-from .forms import FlightListForm, Window, cursor_token
+from .forms import FlightListForm, Window
 from .models import Flight
-from .queries import day_bounds
 
 # ASCII only: str.isdigit() also accepts fullwidth and other Unicode digits.
 FLIGHT_ID_RE = re.compile(r"[0-9]{1,10}")
@@ -59,7 +57,6 @@ def flight_list(request: HttpRequest) -> HttpResponse:
         return render(request, "flights/list.html", context, status=form.status())
 
     data = form.cleaned_data
-    day = data["day"]
     start, end = form.bounds()
     from_match, to_match = data.get("from_match"), data.get("to_match")
     page = Flight.objects.page(
@@ -71,37 +68,15 @@ def flight_list(request: HttpRequest) -> HttpResponse:
         to_ids=to_match.ids if to_match else (),
         limit=settings.FLIGHTS_PAGE_LIMIT,
     )
-    flights = page.flights
-    first_page_of_today = day == window.today and not (data["after"] or data["before"])
-    links: dict[str, str] = {}
-    # Today's first page starts now: what left earlier today is one "earlier" away.
-    if page.has_earlier or (first_page_of_today and start > day_bounds(day)[0]):
-        anchor = (
-            cursor_token(flights[0]["departure"], flights[0]["flight_id"])
-            if flights
-            else f"{window.now:%H%M}00-0"
-        )
-        links["earlier"] = _list_url(form.query(after=None, before=anchor))
-    if page.has_later and flights:
-        last = flights[-1]
-        links["later"] = _list_url(
-            form.query(before=None, after=cursor_token(last["departure"], last["flight_id"]))
-        )
-    if day > window.today:
-        links["previous_day"] = _list_url(form.day_query(day - timedelta(days=1)))
-    if day < window.last_day:
-        links["next_day"] = _list_url(form.day_query(day + timedelta(days=1)))
-    if not first_page_of_today:
-        links["now"] = _list_url(form.day_query(window.today))
     context.update(
         {
-            "day": day,
-            "flights": flights,
-            "links": links,
+            "day": data["day"],
+            "flights": page.flights,
+            "links": {name: _list_url(query) for name, query in form.links(page).items()},
             "page_query": form.query(),
             "from_match": from_match,
             "to_match": to_match,
-            "first_page_of_today": first_page_of_today,
+            "first_page_of_today": form.is_first_page_of_today(),
             "filtered": bool(from_match or to_match),
         }
     )

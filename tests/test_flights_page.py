@@ -295,3 +295,32 @@ def test_catalog_matches_names_and_codes():
     assert cat.match("são paulo").ids == cat.match("GRU").ids
     assert cat.match("Atlantis") is None
     assert catalog.normalise("  São   Paulo ") == "sao paulo"
+
+
+def test_pages_follow_departures_to_the_second(logged_in, noon, settings):
+    """flughafendb's DATETIMEs may have seconds: a page link keeps them, so no flight of the
+    same minute is shown twice or skipped (the flights shown have minutes only)."""
+    from flightsite.readonly import legacy_writes_allowed
+
+    tomorrow = noon.date() + timedelta(days=1)
+    start, _ = day_bounds(tomorrow)
+    template = Flight.objects.filter(departure__gte=start).values().first()
+    base = start.replace(hour=3)  # before the demo's first departures (05:00)
+    with legacy_writes_allowed():
+        for n, seconds in enumerate((0, 10, 10, 59)):
+            Flight.objects.create(
+                **{
+                    **template,
+                    "flight_id": 900_000 + n,
+                    "departure": base + timedelta(seconds=seconds),
+                    "arrival": base + timedelta(hours=2),
+                }
+            )
+    settings.FLIGHTS_PAGE_LIMIT = 1
+    seen, url = [], f"/flights/?day={tomorrow}"
+    for _ in range(4):
+        page = logged_in.get(url).text
+        seen += ids(flight_rows(page))
+        url = link(page, "Later")
+    assert seen == [900_000, 900_001, 900_002, 900_003]
+    assert "after=030059-900003" in url
