@@ -183,14 +183,16 @@ def measure(run: Callable[[int], Any], runs: int) -> dict[str, Any]:
     before = handler_reads()
     result = run(1)
     rows_read = handler_reads() - before - 1  # the SHOW itself reads one row
-    orm = timed(lambda i: run(i + 2), runs)
-
     def raw(i: int) -> None:
         with flughafendb.cursor() as cursor:
             cursor.execute(sql)
             cursor.fetchall()
 
-    only_sql = timed(raw, runs)
+    # Interleaved, so a busy moment of the (shared) machine hits both series alike.
+    orm, only_sql = [], []
+    for i in range(runs):
+        orm += timed(lambda _, i=i: run(i + 2), 1)
+        only_sql += timed(raw, 1)
     if hasattr(result, "flights"):  # a FlightPage
         result = result.flights
     return {
@@ -353,6 +355,7 @@ def main() -> None:
         },
     }
     results: dict[str, Any] = {}
+    load_before = os.getloadavg()
     for key, query in queries.items():
         print(f"timing {key} ({query['runs']} runs) ...", flush=True)
         results[key] = {
@@ -366,13 +369,18 @@ def main() -> None:
     speedup = slow["median_ms"] / fast["median_ms"] if fast["median_ms"] else None
 
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    if not dataset["loaded_now"] and previous.get("dataset", {}).get("loaded_now"):
+    if not dataset["loaded_now"] and "load_seconds" in previous.get("dataset", {}):
         # Keep the load figures of the run that loaded the set.
         dataset = {**previous["dataset"], "loaded_now": False, "rows": dataset["rows"]}
     report = {
         "server": server,
         "query_cache": query_cache,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        # Other jobs on the machine: p99s mean little when this is far above the core count.
+        "load_average_1min": {
+            "before": round(load_before[0], 2),
+            "after": round(os.getloadavg()[0], 2),
+        },
         "database": name,
         "time_zone": settings.TIME_ZONE,
         "today": today.isoformat(),
@@ -387,6 +395,7 @@ def main() -> None:
     }
 
     print(f"\n{server}, database {name}, {dataset['rows']}, today {today} ({settings.TIME_ZONE})")
+    print(f"load average (1 min) before/after: {report['load_average_1min']}")
     if "load_seconds" in dataset:
         where = "a fresh database" if dataset.get("fresh_database") else "emptied tables"
         print(f"load_demo_data --size {SIZE}: {dataset['load_seconds']} s into {where}")

@@ -291,7 +291,7 @@ SIZES: dict[str, Size] = {
 
 # Flight durations: great-circle distance at a jet's average block speed, plus the time on the
 # ground (taxi out and in, and the slower climb and descent). 830 km/h and 30 minutes give
-# FRA-MUC (300 km) 55 min, LHR-JFK (5,540 km) 7 h 10 and SIN-JFK (15,340 km) 19 h, within
+# FRA-MUC (300 km) 55 min, LHR-JFK (5,540 km) 7 h 15 and SIN-JFK (15,340 km) 19 h, within
 # minutes of the airlines' schedules. Routes longer than the longest nonstop flights flown
 # today (SIN-JFK, ~15,350 km) are not generated, nobody flies Auckland-London nonstop; nor are
 # hops between airports of one city (Heathrow-Gatwick, 40 km).
