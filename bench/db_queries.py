@@ -183,6 +183,7 @@ def measure(run: Callable[[int], Any], runs: int) -> dict[str, Any]:
     before = handler_reads()
     result = run(1)
     rows_read = handler_reads() - before - 1  # the SHOW itself reads one row
+
     def raw(i: int) -> None:
         with flughafendb.cursor() as cursor:
             cursor.execute(sql)
