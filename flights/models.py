@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from .queries import FlightQuerySet
+from .queries import AirportQuerySet, FlightQuerySet
 
 
 class Airport(models.Model):
@@ -12,6 +12,8 @@ class Airport(models.Model):
     iata = models.CharField("IATA", max_length=3, null=True, blank=True, db_index=True)  # noqa: DJ001
     icao = models.CharField("ICAO", max_length=4, unique=True)
     name = models.CharField(max_length=50, db_index=True)
+
+    objects = AirportQuerySet.as_manager()
 
     class Meta:
         managed = False

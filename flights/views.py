@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import formats, timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from flightsite.errors import error_page
@@ -14,10 +16,15 @@ from passengers import session as sess
 from passengers.decorators import passenger_required
 from passengers.session_store import SessionConflict
 
+from . import queries
+from .catalog import catalog
+from .forms import FlightListForm, Window
 from .models import Flight
 
 # ASCII only: str.isdigit() also accepts fullwidth and other Unicode digits.
 FLIGHT_ID_RE = re.compile(r"[0-9]{1,10}")
+# More airports than this (the real flughafendb has thousands): no <datalist> on the page.
+MAX_SUGGESTIONS = 300
 
 
 def _flight_id(request: HttpRequest) -> int | None:
@@ -25,41 +32,102 @@ def _flight_id(request: HttpRequest) -> int | None:
     return int(raw) if FLIGHT_ID_RE.fullmatch(raw) else None
 
 
+def _list_url(query: str = "", flight_id: int | None = None) -> str:
+    url = reverse("flights:list") + (f"?{query}" if query else "")
+    return url + (f"#flight-{flight_id}" if flight_id else "")
+
+
 @require_safe
 @passenger_required
 def flight_list(request: HttpRequest) -> HttpResponse:
-    chosen = {f["flight_id"] for f in sess.flights(request.session)}
-    return render(
-        request,
-        "flights/list.html",
-        {
-            "flights": Flight.objects.today(limit=settings.FLIGHTS_PAGE_LIMIT),
-            "chosen": chosen,
-            "today": timezone.localdate(),
-            "limit": settings.FLIGHTS_PAGE_LIMIT,
-        },
+    """One page of flights: a day (today by default, from now on), optionally from and/or to an
+    airport, 50 at a time with "earlier"/"later" links. One database query."""
+    cat = catalog()
+    window = Window.current(cat)
+    data = request.GET.copy()
+    data.setdefault("day", window.today.isoformat())  # the date field shows the day listed
+    form = FlightListForm(data, catalog=cat, window=window)
+    context: dict[str, Any] = {
+        "form": form,
+        "window": window,
+        "chosen": {f["flight_id"] for f in sess.flights(request.session)},
+        "suggestions": cat.suggestions if len(cat.suggestions) <= MAX_SUGGESTIONS else [],
+        "now_iso": window.now.isoformat()[:16],
+    }
+    if not form.is_valid():
+        return render(request, "flights/list.html", context, status=form.status())
+
+    data = form.cleaned_data
+    start, end = form.bounds()
+    from_match, to_match = data.get("from_match"), data.get("to_match")
+    page = Flight.objects.page(
+        start=start,
+        end=end,
+        after=form.cursor("after"),
+        before=form.cursor("before"),
+        from_ids=from_match.ids if from_match else (),
+        to_ids=to_match.ids if to_match else (),
+        limit=settings.FLIGHTS_PAGE_LIMIT,
     )
+    context.update(
+        {
+            "day": data["day"],
+            "flights": page.flights,
+            "links": {name: _list_url(query) for name, query in form.links(page).items()},
+            "page_query": form.query(),
+            "from_match": from_match,
+            "to_match": to_match,
+            "first_page_of_today": form.is_first_page_of_today(),
+            "filtered": bool(from_match or to_match),
+        }
+    )
+    return render(request, "flights/list.html", context)
+
+
+def _back_to_list(request: HttpRequest, flight_id: int) -> str:
+    """The list page the add button was on (its query string comes back in `page`), at the
+    flight's row; the plain list if that query is not a valid one."""
+    cat = catalog()
+    form = FlightListForm(
+        QueryDict(request.POST.get("page", "")), catalog=cat, window=Window.current(cat)
+    )
+    return _list_url(form.query() if form.is_valid() else "", flight_id)
 
 
 @require_POST
 @passenger_required
 def add_flight(request: HttpRequest) -> HttpResponse:
+    """Add a flight the site offers: one that exists and has not departed yet (the flights
+    list shows departed flights of today, behind "earlier", without an add button)."""
     flight_id = _flight_id(request)
     if flight_id is None:
         return error_page(request, 400, "That is not a valid flight.")
+    back = _back_to_list(request, flight_id)
     if sess.has_flight(request.session, flight_id):
         messages.info(request, "This flight is already in your flights.")
-        return redirect("flights:list")
+        return redirect(back)
     if len(sess.flights(request.session)) >= settings.MAX_FLIGHTS_PER_SESSION:
         messages.warning(
             request,
             f"You can keep at most {settings.MAX_FLIGHTS_PER_SESSION} flights. "
             "Remove one from your dashboard first.",
         )
-        return redirect("flights:list")
-    flight = Flight.objects.for_session(flight_id)
-    if flight is None:
-        return error_page(request, 404, "We could not find that flight.")
+        return redirect(back)
+    found = Flight.objects.for_session(flight_id)
+    if found is None:
+        return error_page(
+            request, 404, "We could not find that flight.", back=(back, "Back to the flights")
+        )
+    flight, departure = found
+    if departure < queries.now_to_the_minute():
+        when = formats.date_format(timezone.localtime(departure), "j M Y, H:i")
+        return error_page(
+            request,
+            400,
+            f"Flight {flight['flightno']} departed on {when}. You can add flights that have "
+            "not left yet.",
+            back=(back, "Back to the flights"),
+        )
     sess.add_flight(request.session, flight)
     try:
         # Saved here, not in the middleware, so that a flight another tab added at the same
@@ -67,11 +135,11 @@ def add_flight(request: HttpRequest) -> HttpResponse:
         request.session.save()
     except SessionConflict as exc:
         messages.warning(request, exc.user_message)
-        return redirect("flights:list")
+        return redirect(back)
     messages.success(
         request, f"Flight {flight['flightno']} to {flight['to_airport']} added to your flights."
     )
-    return redirect("flights:list")
+    return redirect(back)
 
 
 @require_POST

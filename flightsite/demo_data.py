@@ -9,6 +9,7 @@ transaction, and on MySQL/MariaDB with per-row unique and foreign key checks off
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -288,6 +289,46 @@ SIZES: dict[str, Size] = {
     ),
 }
 
+# Flight durations: great-circle distance at a jet's average block speed, plus the time on the
+# ground (taxi out and in, and the slower climb and descent). 830 km/h and 30 minutes give
+# FRA-MUC (300 km) 55 min, LHR-JFK (5,540 km) 7 h 15 and SIN-JFK (15,340 km) 19 h, within
+# minutes of the airlines' schedules. Routes longer than the longest nonstop flights flown
+# today (SIN-JFK, ~15,350 km) are not generated, nobody flies Auckland-London nonstop; nor are
+# hops between airports of one city (Heathrow-Gatwick, 40 km).
+BLOCK_SPEED_KMH = 830
+TAXI_MINUTES = 30
+MIN_ROUTE_KM = 150
+MAX_ROUTE_KM = 15_500
+EARTH_RADIUS_KM = 6_371.0
+
+
+def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Distance between two points on the earth in km (haversine formula)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
+
+
+def block_minutes(distance_km: float) -> int:
+    """Scheduled gate-to-gate time for a distance, rounded up to 5 minutes as timetables are."""
+    minutes = TAXI_MINUTES + distance_km / BLOCK_SPEED_KMH * 60
+    return math.ceil(minutes / 5) * 5
+
+
+def routes() -> list[tuple[int, int, int]]:
+    """Every (from airport id, to airport id, block minutes) the demo data flies: all pairs of
+    AIRPORTS (ids are 1-based positions) from MIN_ROUTE_KM to MAX_ROUTE_KM apart."""
+    result = []
+    for i, a in enumerate(AIRPORTS, 1):
+        for j, b in enumerate(AIRPORTS, 1):
+            if i != j:
+                km = great_circle_km(a[5], a[6], b[5], b[6])
+                if MIN_ROUTE_KM <= km <= MAX_ROUTE_KM:
+                    result.append((i, j, block_minutes(km)))
+    return result
+
+
 # Rows per executemany: one multi-row INSERT of ~1 MB on MySQL (max_allowed_packet is 16 MB on
 # MariaDB, 64 MB on MySQL 8); bigger batches gain nothing measurable.
 BATCH = 10_000
@@ -368,6 +409,17 @@ class Loader:
 
     @contextlib.contextmanager
     def _bulk_session(self) -> Iterator[None]:
+        try:
+            with self._bulk_writes():
+                yield
+        finally:
+            # The flights pages keep airports and days in memory: let them see the new rows.
+            from flights.catalog import forget
+
+            forget()
+
+    @contextlib.contextmanager
+    def _bulk_writes(self) -> Iterator[None]:
         """Writes allowed, one transaction, and on MySQL no per-row unique/foreign key checks:
         the rows are generated consistent (the same trick as mysqldump's output). The session
         values are restored afterwards because the connection is reused (site, tests).
@@ -552,25 +604,22 @@ class Loader:
         return count
 
     def _flights(self, days: list[date], per_day: int, airplanes: int, first_id: int) -> int:
-        airport_ids = list(range(1, len(AIRPORTS) + 1))
-        coords = {i: (a[5], a[6]) for i, a in enumerate(AIRPORTS, 1)}
+        # Computed once per load: drawing a route is then one rng.choice() per flight, cheaper
+        # than drawing two airports and computing their distance for each of 460,000 rows.
+        pairs = [(src, dst, timedelta(minutes=m)) for src, dst, m in routes()]
+        airline_codes = [a[0] for a in AIRLINES]
 
         def rows() -> Iterator[tuple]:
             flight_id = first_id
             for day in sorted(days):
                 # Seeded per day: a day's flights do not depend on which other days are loaded.
                 rng = random.Random(f"{self.seed}:{day.isoformat()}")
+                midnight = datetime.combine(day, datetime.min.time())
                 for _ in range(per_day):
-                    src, dst = rng.sample(airport_ids, 2)
+                    src, dst, duration = rng.choice(pairs)
                     airline = rng.randrange(len(AIRLINES)) + 1
-                    minutes = rng.randrange(5 * 60, 23 * 60 + 45, 5)
-                    departure = datetime.combine(day, datetime.min.time()) + timedelta(
-                        minutes=minutes
-                    )
-                    (la1, lo1), (la2, lo2) = coords[src], coords[dst]
-                    distance = ((la1 - la2) ** 2 + (lo1 - lo2) ** 2) ** 0.5  # degrees, rough
-                    duration = timedelta(minutes=45 + int(distance * 7.5) // 5 * 5)
-                    flightno = f"{AIRLINES[airline - 1][0]}{rng.randrange(100, 9999)}"
+                    departure = midnight + timedelta(minutes=rng.randrange(5 * 60, 23 * 60 + 45, 5))
+                    flightno = f"{airline_codes[airline - 1]}{rng.randrange(100, 9999)}"
                     # Naive local times as text: what both backends store for a DATETIME, and
                     # about twice as fast as letting mysqlclient quote datetime objects.
                     yield (

@@ -17,13 +17,30 @@ TITLES = {
 }
 
 
-def error_page(request: HttpRequest | None, status: int, message: str) -> HttpResponse:
+def error_page(
+    request: HttpRequest | None,
+    status: int,
+    message: str,
+    back: tuple[str, str] | None = None,
+) -> HttpResponse:
+    """The error page. `back`: (url, label) of the way out that fits the page the user came
+    from, e.g. the flights list they were on; otherwise the dashboard or, when logged out, the
+    login page (base of the template)."""
     return render(
         request,
         "error.html",
-        {"status": status, "title": TITLES.get(status, "Error"), "message": message},
+        {"status": status, "title": TITLES.get(status, "Error"), "message": message, "back": back},
         status=status,
     )
+
+
+def wait_phrase(seconds: int) -> str:
+    """How long to wait, in words that match a Retry-After of `seconds`: "30 seconds",
+    "1 minute", "5 minutes" (rounded up to whole minutes from 60 s on)."""
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

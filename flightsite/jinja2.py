@@ -7,7 +7,8 @@ Templates get, besides their view's context:
   token once per page), ``csrf_token``;
 - from the context processors in settings: ``messages``, ``current_passenger``;
 - globals: ``url(name, *args, **kwargs)`` (reverse), ``static(path)``, ``icon(name)``;
-- filters: ``date(value, "l j F Y")``, ``isodatetime(value, "H:i")``, ``capfirst``.
+- filters: ``date(value, "l j F Y")``, ``isodatetime(value, "H:i")``,
+  ``days_after(arrival, departure)``, ``capfirst``.
 """
 
 from __future__ import annotations
@@ -71,6 +72,16 @@ def isodatetime(value: str | None, fmt: str = "D j M, H:i") -> str:
     if timezone.is_aware(parsed):
         parsed = timezone.localtime(parsed)
     return date_format(parsed, fmt)
+
+
+def days_after(value: str | None, reference: str | None) -> int:
+    """Whole days between the dates of two ISO strings: an arrival's "+1"."""
+    if not value or not reference:
+        return 0
+    try:
+        return (date.fromisoformat(str(value)[:10]) - date.fromisoformat(str(reference)[:10])).days
+    except ValueError:
+        return 0
 
 
 def date_filter(value: date | datetime | None, fmt: str | None = None) -> str:
@@ -158,5 +169,12 @@ def environment(**options: Any) -> Environment:
     options.setdefault("keep_trailing_newline", True)
     env = SiteEnvironment(**options)
     env.globals.update({"url": url, "static": static_url, "icon": icon})
-    env.filters.update({"date": date_filter, "isodatetime": isodatetime, "capfirst": capfirst})
+    env.filters.update(
+        {
+            "date": date_filter,
+            "isodatetime": isodatetime,
+            "days_after": days_after,
+            "capfirst": capfirst,
+        }
+    )
     return env

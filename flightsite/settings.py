@@ -103,12 +103,14 @@ CSRF_TRUSTED_ORIGINS = [
 ]
 
 INSTALLED_APPS = [
+    # First: its runserver (which starts embedded Valkey) wins over staticfiles', and its
+    # admin/base_site.html (the admin in flightsite's colours) over the admin's own.
+    "flightsite",
     "flightsite.apps.FlightsiteAdminConfig",  # django.contrib.admin with the site's AdminSite
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "flightsite",  # before staticfiles: its runserver (which starts embedded Valkey) wins
     "django.contrib.staticfiles",
     "passengers",
     "flights",
@@ -315,6 +317,9 @@ WEATHER_CACHE_TTL = env_int("WEATHER_CACHE_TTL", 10 * 60)
 
 # --- site behaviour ---------------------------------------------------------------------------
 FLIGHTS_PAGE_LIMIT = 50
+# Seconds each process keeps the airports and the span of days of flughafendb in memory
+# (flights/catalog.py), so a page of the flights list is one query.
+FLIGHTS_CATALOG_TTL = env_int("FLIGHTS_CATALOG_TTL", 5 * 60)
 MAX_FLIGHTS_PER_SESSION = env_int("MAX_FLIGHTS_PER_SESSION", 20)
 # Logging in needs only a passport number: past this many live sessions of one passenger, a
 # login ends their oldest ones (so nobody can fill the session store with one passport).
@@ -345,6 +350,9 @@ STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", VAR_DIR / "staticfiles")
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Serve straight from the app/static dirs when collectstatic has not run (local runs, tests).
 WHITENOISE_USE_FINDERS = True
+# Files browsers ask for at the root (/favicon.ico, /apple-touch-icon.png), served by WhiteNoise
+# before any middleware: no 404s in the logs, no session read.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

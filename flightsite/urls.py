@@ -6,6 +6,8 @@ from passengers.admin_login import admin_login
 
 admin.site.site_header = "flightsite administration"
 admin.site.site_title = "flightsite admin"
+admin.site.index_title = "Passengers, airports and flights"
+admin.site.site_url = "/"  # the header's "View site" link
 
 urlpatterns = [
     path("", include("passengers.urls")),

@@ -9,7 +9,11 @@ from .models import Passenger, PassengerDetails
 
 
 class PassengerDetailsInline(admin.StackedInline):
+    """The passenger's details (passengerdetails, one row per passenger) on their page."""
+
     model = PassengerDetails
+    verbose_name = "details"
+    verbose_name_plural = "details"
     can_delete = False
     extra = 0
     max_num = 0
@@ -26,8 +30,8 @@ class PassengerDetailsInline(admin.StackedInline):
 @admin.register(Passenger)
 class PassengerAdmin(PassengerSessionsMixin, ReadOnlyAdmin):
     list_display = ("passportno", "firstname", "lastname", "city", "country")
-    search_fields = ("=passportno", "firstname", "lastname")
-    search_help_text = "Search by passport number (exact) or by first or last name."
+    search_fields = ("=passportno", "firstname", "lastname", "details__city")
+    search_help_text = "Search by passport number (exact), first or last name, or city."
     ordering = ("passenger_id",)
     inlines = [PassengerDetailsInline]
     list_select_related = ("details",)

@@ -53,4 +53,5 @@ class PassengerDetails(models.Model):
         verbose_name_plural = "passenger details"
 
     def __str__(self) -> str:
-        return f"details of passenger {self.passenger_id}"
+        # The heading of the details on the passenger's admin page: their address.
+        return f"{self.street}, {self.zip} {self.city}, {self.country}"

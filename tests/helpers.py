@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
 
@@ -38,10 +39,23 @@ def login(client: Client, passport: str):
     return client.post("/login/", {"passportno": passport})
 
 
+def tomorrows_flights(limit: int = 50) -> list[dict[str, Any]]:
+    """The first flights of tomorrow, as the session stores them: flights the site offers
+    (not departed) whatever the time the test runs at."""
+    from django.utils import timezone
+
+    from flights.models import Flight
+    from flights.queries import day_bounds
+
+    start, end = day_bounds(timezone.localdate() + timedelta(days=1))
+    return Flight.objects.page(start=start, end=end, limit=limit).flights
+
+
 class _FlightTableParser(HTMLParser):
     """The rows of the flights table (`data-testid="flights-table"`): one dict per <tr> with
-    its data-flight-id, the text of each cell by data-label, and the datetime attributes of the
-    Departure and Arrival <time> elements."""
+    its data-flight-id and class, the text of each cell by data-label ("action" for the last
+    one: "Add", "Added", "Departed"), and the datetime attributes of the Departure and Arrival
+    <time> elements."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -58,7 +72,7 @@ class _FlightTableParser(HTMLParser):
             self._row = {"flight_id": a["data-flight-id"] or "", "class": a.get("class") or ""}
             self.rows.append(self._row)
         elif self._row is not None and tag == "td":
-            self._label = a.get("data-label")
+            self._label = a.get("data-label") or ("action" if a.get("class") == "action" else None)
             if self._label:
                 self._row[self._label] = ""
         elif self._row is not None and tag == "time" and self._label:
@@ -75,6 +89,12 @@ class _FlightTableParser(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._row is not None and self._label:
             self._row[self._label] += data
+
+    def close(self) -> None:
+        super().close()
+        for row in self.rows:  # cell text as a reader sees it: "FRA Frankfurt am Main"
+            for key, value in row.items():
+                row[key] = " ".join(value.split())
 
 
 def flight_rows(page_html: str) -> list[dict[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from flights.models import Airline, Airplane, Airport, AirportGeo, Flight
 from passengers.models import Passenger, PassengerDetails
@@ -83,3 +84,36 @@ def test_admin_requires_staff(client):
     response = client.get(admin_url(Passenger))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_search_passengers_by_city(admin_client, passport):
+    passenger = Passenger.objects.select_related("details").get(passportno=passport)
+    by_city = admin_client.get(admin_url(Passenger), {"q": passenger.details.city})
+    assert passport in by_city.text
+    others = PassengerDetails.objects.exclude(city=passenger.details.city)
+    assert others.exists()
+    assert others.first().passenger.passportno not in by_city.text
+    # Words are combined: a first name and a city.
+    both = admin_client.get(
+        admin_url(Passenger), {"q": f"{passenger.firstname} {passenger.details.city}"}
+    )
+    assert passport in both.text
+
+
+def test_passenger_page_shows_the_details_inline(admin_client, passport):
+    passenger = Passenger.objects.select_related("details").get(passportno=passport)
+    page = admin_client.get(admin_url(Passenger, "change", passenger.pk)).text
+    details = passenger.details
+    for value in (details.street, details.city, details.country, details.emailaddress):
+        assert value in page
+    assert f"{details.street}, {details.zip} {details.city}, {details.country}" in page
+
+
+def test_admin_is_branded(admin_client):
+    page = admin_client.get("/admin/").text
+    assert "<title>Passengers, airports and flights | flightsite admin</title>" in page
+    assert "flightsite administration" in page
+    assert 'href="/">View site</a>' in page
+    assert "/static/css/admin.css" in page and "/favicon.ico" in page
+    login_page = Client().get("/admin/login/").text
+    assert "flightsite administration" in login_page and "/static/css/admin.css" in login_page

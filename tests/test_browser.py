@@ -12,16 +12,20 @@ $CHROMIUM_PATH); Playwright's own browser download is never used.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 from collections.abc import Callable, Iterator
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import valkey
+from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils import timezone
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -36,11 +40,12 @@ from playwright.sync_api import Error as PlaywrightError
 from passengers.session_store import valkey_key
 
 from .conftest import BOTH_DBS
-from .helpers import SESSION_PREFIX
+from .helpers import SESSION_PREFIX, tomorrows_flights
 from .helpers import stored_session as stored_session_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+AXE_REPORTS = ROOT / "test-artifacts" / "axe"
 DOCS = ROOT / "docs"
 UPDATE_DOCS = os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1"
 
@@ -65,6 +70,10 @@ needs_chromium = pytest.mark.skipif(
 )
 # live_server runs in another thread, so the tests need real commits, not a rolled-back atomic.
 live_db = pytest.mark.django_db(transaction=True, databases=BOTH_DBS)
+# axe-core (the copy bundled with axe-playwright-python): these impacts fail the test; minor
+# and moderate findings are written to test-artifacts/axe/ for a look.
+AXE = Axe()
+BLOCKING_IMPACTS = {"serious", "critical"}
 
 
 # --- fixtures ------------------------------------------------------------------------------------
@@ -85,6 +94,17 @@ def browser() -> Iterator[Browser]:
                 yield chromium
             finally:
                 chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def noon(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """ "Now" is 12:00 today for the flights pages (the live server runs in this process), so
+    today's list has upcoming and departed flights whenever the tests run."""
+    now = datetime.combine(
+        timezone.localdate(), time(12, 0), tzinfo=timezone.get_current_timezone()
+    )
+    monkeypatch.setattr("flights.queries.now_to_the_minute", lambda: now)
+    return now
 
 
 @pytest.fixture
@@ -145,13 +165,14 @@ def open_page(
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def shot(page: Page, name: str, doc: str | None = None) -> None:
-    """Save a full-page screenshot; with UPDATE_DOCS_SCREENSHOTS=1 also docs/<doc>.png."""
+def shot(page: Page, name: str, doc: str | None = None, doc_full_page: bool = True) -> None:
+    """Save a full-page screenshot; with UPDATE_DOCS_SCREENSHOTS=1 also docs/<doc>.png (of the
+    viewport only with doc_full_page=False: a phone's page is long)."""
     page.wait_for_load_state("load")  # stylesheet and favicon in, so the picture is final
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True, animations="disabled")
     if doc and UPDATE_DOCS:
         DOCS.mkdir(exist_ok=True)
-        page.screenshot(path=DOCS / f"{doc}.png", full_page=True, animations="disabled")
+        page.screenshot(path=DOCS / f"{doc}.png", full_page=doc_full_page, animations="disabled")
 
 
 def submit(page: Page, button: Locator) -> None:
@@ -207,6 +228,63 @@ def unlabelled_controls(page: Page) -> list[str]:
 
 def no_horizontal_scroll(page: Page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def axe_check(page: Page, name: str) -> list[dict[str, Any]]:
+    """Run axe-core on the page as it is; fail on serious or critical violations. Every
+    finding is written to test-artifacts/axe/<name>.json."""
+    violations = AXE.run(page).response["violations"]
+    AXE_REPORTS.mkdir(parents=True, exist_ok=True)
+    (AXE_REPORTS / f"{name}.json").write_text(json.dumps(violations, indent=2) + "\n")
+    blocking = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in violations
+        if v["impact"] in BLOCKING_IMPACTS
+    ]
+    assert not blocking, f"{name}: {blocking}"
+    return violations
+
+
+def flight_row_ids(page: Page) -> list[int]:
+    return [
+        int(i)
+        for i in page.get_by_test_id("flights-table")
+        .locator("tbody tr")
+        .evaluate_all("rows => rows.map(r => r.dataset.flightId)")
+    ]
+
+
+def has_visible_focus(page: Page) -> bool:
+    """The focused element shows a focus indicator (an outline or a box-shadow ring)."""
+    return page.evaluate(
+        """() => {
+          const s = getComputedStyle(document.activeElement);
+          return (s.outlineStyle !== "none" && parseFloat(s.outlineWidth) > 0)
+            || s.boxShadow !== "none";
+        }"""
+    )
+
+
+def tab_to(page: Page, target: Locator, limit: int = 80) -> None:
+    """Press Tab until `target` has the focus (failing after `limit` presses); every element
+    passed on the way must show where the focus is."""
+    handle = target.element_handle()
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement === document.body"):
+            continue  # past the last element the focus leaves the page, then starts again
+        assert has_visible_focus(page), "focus not visible on " + page.evaluate(
+            "document.activeElement.outerHTML.slice(0, 120)"
+        )
+        if page.evaluate("el => document.activeElement === el", handle):
+            return
+    raise AssertionError(f"{target} not reached with {limit} presses of Tab")
+
+
+def press_and_wait(page: Page, key: str) -> None:
+    """Press a key that submits a form or follows a link, and wait for the new page."""
+    with page.expect_navigation(wait_until="load"):
+        page.keyboard.press(key)
 
 
 # --- tests ---------------------------------------------------------------------------------------
@@ -282,9 +360,10 @@ def test_whole_flow_in_a_real_browser(
     assert stored_session(valkey_client, page)["weather"]["zip"] == "B1"
     shot(page, "05-dashboard-weather")
 
-    # Flights: add the first two of today's flights.
-    page.get_by_role("link", name="Browse today's flights").click()
+    # Flights: today's upcoming departures; add the first two.
+    page.get_by_role("link", name="Browse flights").click()
     expect(page).to_have_url(at_path(r"/flights/"))
+    expect(page.get_by_test_id("flights-summary")).to_have_text("Upcoming departures from 12:00")
     rows = page.get_by_test_id("flights-table").locator("tbody tr")
     expect(rows.nth(1)).to_be_visible()
     picked = []
@@ -294,6 +373,7 @@ def test_whole_flow_in_a_real_browser(
         flightno = row.locator("td").first.inner_text().strip()
         picked.append((flight_id, flightno))
         submit(page, row.get_by_role("button", name=f"Add flight {flightno}"))
+        expect(page).to_have_url(at_path(f"/flights/#flight-{flight_id}"))
         expect(page.locator(".message-success")).to_contain_text(f"Flight {flightno}")
         added = page.locator(f"tr[data-flight-id='{flight_id}']")
         expect(added.get_by_text("Added", exact=True)).to_be_visible()
@@ -301,7 +381,7 @@ def test_whole_flow_in_a_real_browser(
         flight_id for flight_id, _ in picked
     ]
     assert unlabelled_controls(page) == []
-    shot(page, "06-flights", doc="flights")
+    shot(page, "06-flights")
 
     # Dashboard: both flights; remove the first one.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
@@ -377,20 +457,75 @@ def test_mobile_layout(open_page: Callable[..., Page], passport: str) -> None:
     log_in(page, passport)
     expect(page.locator(".site-header").get_by_role("button", name="Log out")).to_be_visible()
     expect(page.get_by_test_id("header-name")).to_be_visible()
+    # The header's active nav pill (Dashboard, the first) starts where the logo does.
+    brand = page.locator(".site-header .brand").bounding_box()
+    pill = page.locator(".main-nav a[aria-current='page']").bounding_box()
+    assert brand and pill and abs(pill["x"] - brand["x"]) <= 1, (brand, pill)
     page.goto("/flights/")
     first = page.get_by_test_id("flights-table").locator("tbody tr").first
     submit(page, first.get_by_role("button", name=re.compile(r"^Add flight")))
+    page.goto(f"/flights/?day={timezone.localdate() + timedelta(days=1)}")
+    last = page.get_by_test_id("flights-table").locator("tbody tr").last
+    submit(page, last.get_by_role("button", name=re.compile(r"^Add flight")))
     page.goto("/")
-    expect(page.get_by_test_id("flights-card").locator("tbody tr")).to_have_count(1)
-    # Wide tables scroll inside their card; the page itself never scrolls sideways.
+    rows = page.get_by_test_id("flights-card").locator("tbody tr")
+    expect(rows).to_have_count(2)
+    # Compact date and time: one line each (no "Wed 25 Nov, / 05:00"), the page never
+    # scrolls sideways.
+    for time_cell in rows.locator("td.time").all():
+        assert one_line(time_cell), time_cell.inner_text()
     assert no_horizontal_scroll(page)
     shot(page, "12-mobile-dashboard")
     page.goto("/flights/")
     assert no_horizontal_scroll(page)
-    shot(page, "13-mobile-flights")
+    shot(page, "13-mobile-flights", doc="flights-mobile", doc_full_page=False)
     page.goto("/weather/")
     assert no_horizontal_scroll(page)
     shot(page, "14-mobile-weather")
+
+
+def one_line(locator: Locator) -> bool:
+    """The element's content fits on one line: its box (without padding) is at most 1.5 times
+    the line height tall."""
+    return locator.evaluate(
+        """el => {
+          const s = getComputedStyle(el);
+          const line = parseFloat(s.lineHeight) || parseFloat(s.fontSize) * 1.5;
+          const range = document.createRange();
+          range.selectNodeContents(el);
+          return range.getBoundingClientRect().height <= line * 1.5;
+        }"""
+    )
+
+
+@pytest.mark.browser
+@needs_chromium
+@live_db
+@pytest.mark.parametrize("width", [1024, 1280])
+def test_dashboard_flights_do_not_wrap(
+    open_page: Callable[..., Page], passport: str, width: int
+) -> None:
+    """From 1024 px on, each of "My flights" is one line: IATA codes, long airport and
+    airline names (cut with an ellipsis) and dates included."""
+    page = open_page(viewport={"width": width, "height": 800})
+    log_in(page, passport)
+    flights = tomorrows_flights(50)  # the first page of tomorrow
+    # The longest names of the day, to make it hard.
+    longest = sorted(
+        flights, key=lambda f: -len(f["from_airport"] + f["to_airport"] + (f["airline"] or ""))
+    )
+    for flight in longest[:4]:
+        page.goto(f"/flights/?day={flight['departure'][:10]}")
+        submit(page, page.locator(f"#flight-{flight['flight_id']}").get_by_role("button"))
+    page.goto("/")
+    table = page.get_by_test_id("flights-card").locator("table")
+    expect(table.locator("tbody tr")).to_have_count(4)
+    for cell in table.locator("tbody td").all():
+        assert one_line(cell), cell.inner_text()
+    wrap = page.get_by_test_id("flights-card").locator(".table-wrap")
+    assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth"), "the table scrolls sideways"
+    if width == DESKTOP["width"]:
+        shot(page, "07b-dashboard-four-flights")
 
 
 @pytest.mark.browser
@@ -398,6 +533,13 @@ def test_mobile_layout(open_page: Callable[..., Page], passport: str) -> None:
 @live_db
 def test_error_pages(open_page: Callable[..., Page], passport: str) -> None:
     page = open_page()
+    # Logged out, a 404 offers the login page, not a dashboard the user cannot see.
+    response = page.goto("/no-such-page/")
+    assert response is not None and response.status == 404
+    error = page.get_by_test_id("error-page")
+    expect(error.get_by_role("link", name="Log in")).to_be_visible()
+    expect(error.get_by_role("link", name="Back to the dashboard")).to_have_count(0)
+    shot(page, "15-error-404-logged-out")
     log_in(page, passport)
 
     response = page.goto("/no-such-page/")
@@ -428,3 +570,227 @@ def test_form_errors_are_tied_to_their_fields(client: Any) -> None:
     assert 'aria-invalid="true"' in html
     assert 'aria-describedby="id_passportno_error"' in html
     assert 'id="id_passportno_error"' in html
+
+
+@pytest.mark.browser
+@needs_chromium
+@live_db
+def test_flights_page_in_a_real_browser(
+    open_page: Callable[..., Page], valkey_client: valkey.Valkey, passport: str, noon: datetime
+) -> None:
+    """Today from now, earlier, the day picker, later, adding from page 2 (back to the same
+    page and row), the airport filter, and a hostile query string."""
+    page = open_page()
+    log_in(page, passport)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Flights").click()
+    expect(page.get_by_test_id("flights-summary")).to_have_text("Upcoming departures from 12:00")
+    departures = page.get_by_test_id("flights-table").locator("tbody td[data-label=Departure]")
+    assert min(departures.all_inner_texts()) >= "12:00"
+
+    # Earlier: today's departed flights, shown without an add button.
+    page.get_by_role("navigation", name="Pages", exact=True).get_by_role(
+        "link", name="Earlier"
+    ).click()
+    rows = page.get_by_test_id("flights-table").locator("tbody tr")
+    expect(rows.first).to_contain_text("Departed")
+    assert rows.get_by_role("button").count() == 0
+    assert max(departures.all_inner_texts()) < "12:00"
+    shot(page, "20-flights-earlier")
+    page.get_by_role("link", name="Now").click()
+    expect(page.get_by_test_id("flights-summary")).to_have_text("Upcoming departures from 12:00")
+
+    # The day picker: tomorrow, 50 flights, then "Later".
+    tomorrow = noon.date() + timedelta(days=1)
+    page.get_by_label("Day", exact=True).fill(tomorrow.isoformat())
+    submit(page, page.get_by_role("button", name="Show flights"))
+    expect(page).to_have_url(at_path(rf"/flights/\?day={tomorrow}&from=&to="))
+    expect(page.get_by_test_id("flights-day")).to_contain_text(f"{tomorrow:%A} {tomorrow.day}")
+    expected = [f["flight_id"] for f in tomorrows_flights(200)]
+    assert flight_row_ids(page) == expected[: settings.FLIGHTS_PAGE_LIMIT]
+    page.get_by_role("navigation", name="Pages", exact=True).get_by_role(
+        "link", name="Later"
+    ).click()
+    assert flight_row_ids(page) == expected[settings.FLIGHTS_PAGE_LIMIT :]
+    page_two = page.url
+
+    # Add the fifth flight of page 2: back on page 2, at that row, marked as added.
+    row = page.get_by_test_id("flights-table").locator("tbody tr").nth(4)
+    flight_id = int(row.get_attribute("data-flight-id") or 0)
+    submit(page, row.get_by_role("button", name=re.compile(r"^Add flight")))
+    assert page.url == f"{page_two}#flight-{flight_id}"
+    target = page.locator(f"#flight-{flight_id}")
+    expect(target.get_by_text("Added", exact=True)).to_be_visible()
+    expect(target).to_be_in_viewport()
+    assert page.evaluate("document.querySelector(':target')?.id") == f"flight-{flight_id}"
+    assert [f["flight_id"] for f in stored_session(valkey_client, page)["flights"]] == [flight_id]
+    shot(page, "21-flights-added-on-page-2", doc="flights")
+
+    # The airport filter: a city means all of its airports; the datalist suggests them.
+    page.goto(f"/flights/?day={tomorrow}")
+    cities = {"London": {"LHR", "LGW"}, "Paris": {"CDG", "ORY"}, "Tokyo": {"HND", "NRT"}}
+    arrivals_tomorrow = {f["to_iata"] for f in tomorrows_flights(200)}
+    # A city with two airports if tomorrow has flights there (60 a day), else any airport.
+    city, codes = next(
+        ((c, iatas) for c, iatas in cities.items() if iatas & arrivals_tomorrow),
+        (min(arrivals_tomorrow), {min(arrivals_tomorrow)}),
+    )
+    assert page.locator("datalist#airports option[value='FRA']").count() == 1
+    page.get_by_label("To", exact=True).fill(city)
+    submit(page, page.get_by_role("button", name="Show flights"))
+    expect(page.get_by_test_id("flights-day")).to_contain_text(f"to {city}")
+    arrivals = page.get_by_test_id("flights-table").locator("tbody td[data-label=To] .iata")
+    assert arrivals.count() > 0 and set(arrivals.all_inner_texts()) <= codes
+    shot(page, "22-flights-filtered")
+    page.get_by_role("link", name="Reset").click()
+    expect(page).to_have_url(at_path(r"/flights/"))
+
+    # Hostile input: a clear message with the right status, the filter form still there.
+    response = page.goto("/flights/?day=2026-02-30&from=%3Cb%3E")
+    assert response is not None and response.status == 400
+    expect(page.get_by_test_id("flights-error")).to_contain_text("Correct the marked field")
+    expect(page.get_by_label("Day", exact=True)).to_have_attribute("aria-invalid", "true")
+    shot(page, "23-flights-bad-input")
+
+
+def _pages_to_check(noon: datetime) -> list[tuple[str, str]]:
+    tomorrow = noon.date() + timedelta(days=1)
+    return [
+        ("dashboard", "/"),
+        ("weather", "/weather/?country=US"),
+        ("flights", "/flights/"),
+        ("flights-earlier", "/flights/?before=120000-0"),
+        ("flights-tomorrow", f"/flights/?day={tomorrow}"),
+        ("flights-filtered", f"/flights/?day={tomorrow}&from=London"),
+        ("flights-400", "/flights/?day=nonsense"),
+        ("flights-404", "/flights/?to=Atlantis"),
+        ("logout-confirm", "/logout/"),
+        ("404", "/no-such-page/"),
+    ]
+
+
+@pytest.mark.browser
+@needs_chromium
+@live_db
+@pytest.mark.parametrize("viewport", [DESKTOP, MOBILE], ids=["1280", "375"])
+def test_every_page_passes_axe(
+    open_page: Callable[..., Page],
+    passport: str,
+    noon: datetime,
+    viewport: dict[str, int],
+    django_user_model: Any,
+) -> None:
+    """axe-core finds no serious or critical violation on any page, logged out and in, with
+    data on the dashboard, at desktop and phone width; a screenshot of each page is kept."""
+    width = viewport["width"]
+    page = open_page(viewport=viewport)
+    checked: dict[str, int] = {}
+
+    def check(name: str) -> None:
+        page.wait_for_load_state("load")
+        shot(page, f"a11y-{name}-{width}")
+        checked[name] = len(axe_check(page, f"{name}-{width}"))
+
+    page.goto("/login/")
+    check("login")
+    page.get_by_label("Passport number").fill("Z9999999")
+    submit(page, page.locator("main").get_by_role("button", name="Log in"))
+    check("login-error")
+    page.goto("/no-such-page/")
+    check("404-logged-out")
+
+    log_in(page, passport)
+    check("dashboard-empty")
+    page.goto("/weather/?country=GB")
+    page.get_by_label("City", exact=True).select_option("B1")
+    submit(page, page.get_by_role("button", name="Get the weather"))
+    for flight in tomorrows_flights(2):
+        page.goto(f"/flights/?day={flight['departure'][:10]}")
+        submit(page, page.locator(f"#flight-{flight['flight_id']}").get_by_role("button"))
+    for name, path in _pages_to_check(noon):
+        page.goto(path)
+        check(name)
+
+    # The standalone 500 and 503 pages, on the site's origin so their stylesheet loads.
+    for name, context in (("500", {}), ("503", {"reason": "session store"})):
+        page.set_content(render_to_string(f"{name}.html", context), wait_until="load")
+        check(name)
+
+    # The admin: Django's pages in the site's colours.
+    django_user_model.objects.create_superuser("axe-admin", "a@example.com", "axe-admin-pw-1")
+    page.goto("/admin/login/")
+    check("admin-login")
+    page.get_by_label("Username").fill("axe-admin")
+    page.get_by_label("Password").fill("axe-admin-pw-1")
+    submit(page, page.get_by_role("button", name="Log in"))
+    check("admin-index")
+    page.goto(f"/admin/passengers/passenger/?q={passport}")
+    check("admin-passengers")
+    page.get_by_role("link", name=passport).click()
+    check("admin-passenger")
+
+    summary = AXE_REPORTS / f"summary-{width}.json"
+    summary.write_text(json.dumps({"width": width, "minor_or_moderate": checked}, indent=2) + "\n")
+
+
+@pytest.mark.browser
+@needs_chromium
+@live_db
+def test_keyboard_only_flow(
+    open_page: Callable[..., Page], valkey_client: valkey.Valkey, passport: str, noon: datetime
+) -> None:
+    """The whole flow without a mouse: log in, fetch the weather, add a flight on page 2 of
+    tomorrow, remove it, log out. Every element the focus passes shows it."""
+    page = open_page()
+    page.goto("/login/")
+    expect(page.get_by_label("Passport number")).to_be_focused()  # autofocus
+    page.keyboard.type(passport)
+    press_and_wait(page, "Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Hello, "))
+    # The skip link comes first.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    assert has_visible_focus(page)
+
+    # Weather: the country with the arrow keys (the city list follows), a city, the units.
+    tab_to(page, page.get_by_role("link", name="Get the weather"))
+    press_and_wait(page, "Enter")
+    country = page.get_by_label("Country", exact=True)
+    tab_to(page, country)
+    with page.expect_response(re.compile(r"/weather/cities/")):
+        page.keyboard.press("ArrowDown")  # the first country of the list
+    city = page.get_by_label("City", exact=True)
+    expect(city).to_be_enabled()
+    expect(city).to_be_focused()  # weather.js moves the focus on once the cities are in
+    page.keyboard.press("ArrowDown")
+    tab_to(page, page.get_by_role("radio", checked=True))
+    page.keyboard.press("ArrowRight")  # the other unit system
+    tab_to(page, page.get_by_role("button", name="Get the weather"))
+    press_and_wait(page, "Enter")
+    expect(page.locator(".message-success")).to_contain_text("Weather for")
+    assert stored_session(valkey_client, page)["units"] in ("metric", "imperial")
+
+    # Flights: the nav link, the day field, "Later", the add button of a row on page 2.
+    tab_to(page, page.get_by_role("navigation", name="Main").get_by_role("link", name="Flights"))
+    press_and_wait(page, "Enter")
+    tab_to(page, page.get_by_role("link", name="Next day"))
+    press_and_wait(page, "Enter")
+    expect(page).to_have_url(at_path(rf"/flights/\?day={noon.date() + timedelta(days=1)}"))
+    pager = page.get_by_role("navigation", name="Pages", exact=True)
+    tab_to(page, pager.get_by_role("link", name="Later"))
+    press_and_wait(page, "Enter")
+    add = page.get_by_test_id("flights-table").locator("tbody tr").nth(2).get_by_role("button")
+    tab_to(page, add, limit=120)
+    press_and_wait(page, "Enter")
+    assert len(stored_session(valkey_client, page)["flights"]) == 1
+    expect(page.locator(":target").get_by_text("Added", exact=True)).to_be_visible()
+
+    # Dashboard: remove it, then log out.
+    tab_to(page, page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard"))
+    press_and_wait(page, "Enter")
+    tab_to(page, page.get_by_role("button", name=re.compile(r"^Remove flight")))
+    press_and_wait(page, "Enter")
+    expect(page.get_by_test_id("flights-card")).to_contain_text("No flights yet")
+    tab_to(page, page.locator(".site-header").get_by_role("button", name="Log out"))
+    press_and_wait(page, "Enter")
+    expect(page).to_have_url(at_path(r"/login/"))
+    assert session_keys(valkey_client) == []

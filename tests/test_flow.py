@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
 
-from flights.models import Flight
+from flightsite.errors import wait_phrase
 from passengers.session_store import index_key, valkey_key
 
 from .conftest import BOTH_DBS
-from .helpers import flight_rows, login, raw_value, session_key_of, session_keys, stored_session
+from .helpers import (
+    flight_rows,
+    login,
+    raw_value,
+    session_key_of,
+    session_keys,
+    stored_session,
+    tomorrows_flights,
+)
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -119,34 +129,37 @@ def test_cities_json(client):
     assert "Tokyo" in names and len(names) == 5
 
 
-def test_flights_page_lists_todays_flights(client, passport):
+def test_flights_page_lists_tomorrows_flights(client, passport):
     login(client, passport)
-    response = client.get("/flights/")
+    from django.utils import timezone
+
+    tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+    response = client.get(f"/flights/?day={tomorrow}")
     assert response.status_code == 200
     rows = flight_rows(response.text)
     assert 0 < len(rows) <= settings.FLIGHTS_PAGE_LIMIT
     departures = [r["Departure datetime"] for r in rows]
     assert departures == sorted(departures)
-    from django.utils import timezone
-
-    today = timezone.localdate().isoformat()
-    assert all(d.startswith(today) for d in departures)
+    assert all(d.startswith(tomorrow) for d in departures)
     # The rows are exactly the query's flights, in its order, each with its cells filled in.
-    flights = Flight.objects.today(limit=settings.FLIGHTS_PAGE_LIMIT)
+    flights = tomorrows_flights(settings.FLIGHTS_PAGE_LIMIT)
     assert [int(r["flight_id"]) for r in rows] == [f["flight_id"] for f in flights]
     first, row = flights[0], rows[0]
     assert first["from_iata"] and first["to_iata"] and first["airline"]
     assert row["Flight"] == first["flightno"]
-    assert row["From"] == f"{first['from_airport']} {first['from_iata']}"
-    assert row["To"] == f"{first['to_airport']} {first['to_iata']}"
+    assert row["From"] == f"{first['from_iata']} {first['from_airport']}"
+    assert row["To"] == f"{first['to_iata']} {first['to_airport']}"
     assert row["Departure datetime"] == first["departure"]
     assert row["Departure"] == first["departure"][11:16]
+    assert row["Arrival datetime"] == first["arrival"]
+    assert row["Arrival"].startswith(first["arrival"][11:16])
     assert row["Airline"] == first["airline"]
+    assert row["action"] == "Add"
 
 
 def test_add_flight_twice_stores_once_and_remove(client, valkey_client, passport):
     login(client, passport)
-    flight_id = Flight.objects.today(limit=1)[0]["flight_id"]
+    flight_id = tomorrows_flights(1)[0]["flight_id"]
 
     first = client.post("/flights/add/", {"flight_id": flight_id}, follow=True)
     assert "added to your flights" in first.text
@@ -193,7 +206,7 @@ def test_add_bad_flight_id(client, valkey_client, passport, value, status):
 def test_logout_deletes_key_and_next_login_is_empty(client, valkey_client, passport):
     login(client, passport)
     client.post("/weather/", {"country": "DE", "zip": "10115"})
-    flight_id = Flight.objects.today(limit=1)[0]["flight_id"]
+    flight_id = tomorrows_flights(1)[0]["flight_id"]
     client.post("/flights/add/", {"flight_id": flight_id})
     old_key = session_key_of(client)
     assert valkey_client.exists(valkey_key(old_key))
@@ -241,7 +254,10 @@ def test_failed_logins_are_throttled(client, settings):
         assert client.post("/login/", {"passportno": "Z00000000"}).status_code == 403
     blocked = client.post("/login/", {"passportno": "Z00000000"})
     assert blocked.status_code == 429
-    assert "Too many" in blocked.text
+    # The message says as long as Retry-After does.
+    assert blocked["Retry-After"] == str(settings.LOGIN_FAILURE_WINDOW)
+    minutes = settings.LOGIN_FAILURE_WINDOW // 60
+    assert f"Too many failed attempts. Please try again in {minutes} minutes." in blocked.text
 
 
 def test_fullwidth_digits_are_not_a_flight_id(client, valkey_client, passport):
@@ -266,3 +282,28 @@ def test_login_next_is_followed_only_on_this_site(client, passport, target, expe
     response = client.post("/login/", {"passportno": passport, "next": target})
     assert response.status_code == 302
     assert response["Location"] == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(1, "1 second"), (30, "30 seconds"), (60, "1 minute"), (61, "2 minutes"), (300, "5 minutes")],
+)
+def test_wait_phrase_matches_retry_after(seconds, words):
+    assert wait_phrase(seconds) == words
+
+
+def test_404_offers_the_way_that_fits(client, passport):
+    logged_out = client.get("/no-such-page/")
+    assert logged_out.status_code == 404
+    assert "Back to the dashboard" not in logged_out.text
+    assert 'href="/login/">Log in</a>' in logged_out.text
+    login(client, passport)
+    logged_in = client.get("/no-such-page/")
+    assert 'href="/">Back to the dashboard</a>' in logged_in.text
+
+
+def test_favicon_ico_is_served(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] in ("image/x-icon", "image/vnd.microsoft.icon")
+    assert b"".join(response.streaming_content)[:4] == b"\x00\x00\x01\x00"  # an ICO file

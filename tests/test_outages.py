@@ -7,7 +7,7 @@ import pytest
 from django.db import OperationalError, connections
 
 from .conftest import BOTH_DBS
-from .helpers import login, session_key_of, session_keys, stored_session
+from .helpers import login, session_key_of, session_keys, stored_session, tomorrows_flights
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -37,7 +37,8 @@ def test_login_when_database_is_down_keeps_input(client, valkey_client, passport
 def test_add_flight_when_database_is_down_keeps_session(client, valkey_client, passport):
     login(client, passport)
     before = stored_session(valkey_client, session_key_of(client))
+    flight_id = str(tomorrows_flights(1)[0]["flight_id"])
     with connections["flughafendb"].execute_wrapper(refuse):
-        response = client.post("/flights/add/", {"flight_id": "1"})
+        response = client.post("/flights/add/", {"flight_id": flight_id})
     assert response.status_code == 503
     assert stored_session(valkey_client, session_key_of(client)) == before

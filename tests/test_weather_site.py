@@ -162,7 +162,7 @@ def test_openweathermap_success_through_the_site(client, valkey_client, settings
     # Loose on purpose: the dashboard's markup is not this feature's; its data is.
     card = client.get("/").text
     assert "11.5" in card and "°C" in card and "m/s" in card
-    assert "openweathermap" in card and "live" in card
+    assert "From OpenWeatherMap, fetched" in card and "shared from the cache" not in card
 
 
 def test_openmeteo_second_passenger_gets_the_shared_cache(
@@ -173,7 +173,7 @@ def test_openmeteo_second_passenger_gets_the_shared_cache(
     login(client, passport)
     first = client.post("/weather/", {"country": "GB", "zip": "EC1A", "units": "imperial"})
     assert first.status_code == 302
-    assert "live" in client.get("/").text
+    assert "From Open-Meteo, fetched" in client.get("/").text
 
     other = Client()
     login(other, passport)
@@ -182,7 +182,7 @@ def test_openmeteo_second_passenger_gets_the_shared_cache(
     weather = raw_session(valkey_client, other)["weather"]
     assert weather["cached"] is True and weather["description"] == "partly cloudy"
     assert weather["temp"] == 12.3 and weather["units"] == "imperial"
-    assert "shared cache" in other.get("/").text
+    assert "shared from the cache" in other.get("/").text
     assert len(mocked.calls) == 1  # two passengers, one upstream request
 
 
@@ -210,3 +210,50 @@ def test_unknown_provider_at_runtime_is_503_not_500(client, passport, settings):
     response = client.post("/weather/", {"country": "GB", "zip": "B1", "units": "imperial"})
     assert response.status_code == 503
     assert "Birmingham" in response.text or 'value="B1"' in response.text
+
+
+def checked_units(response) -> str:
+    found = re.findall(r'<input type="radio" name="units" value="(\w+)"[^>]*checked', response.text)
+    assert len(found) == 1, "exactly one unit system is preselected"
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("country", "units"),
+    [("", "metric"), ("DE", "metric"), ("GB", "metric"), ("US", "imperial"), ("us", "imperial")],
+)
+def test_units_default_to_the_countrys(client, passport, country, units):
+    login(client, passport)
+    response = client.get(f"/weather/?country={country}")
+    assert checked_units(response) == units
+    # Without a remembered choice, weather.js may follow the country: it is told which.
+    assert 'data-imperial-countries="AS GU LR MM MP PR UM US VI"' in response.text
+
+
+def test_the_units_of_a_fetch_are_remembered_for_the_next(client, valkey_client, passport):
+    login(client, passport)
+    response = client.post("/weather/", {"country": "DE", "zip": "10115", "units": "imperial"})
+    assert response.status_code == 302
+    stored = raw_session(valkey_client, client)
+    assert stored["units"] == "imperial" and stored["weather"]["units"] == "imperial"
+    # Next time, for any country, the form starts with that choice (and JS leaves it alone).
+    for country in ("DE", "JP", ""):
+        again = client.get(f"/weather/?country={country}")
+        assert checked_units(again) == "imperial"
+        assert "data-imperial-countries" not in again.text
+
+
+def test_no_units_sent_means_the_countrys(client, valkey_client, passport):
+    login(client, passport)
+    assert client.post("/weather/", {"country": "US", "zip": "10001"}).status_code == 302
+    assert raw_session(valkey_client, client)["weather"]["units"] == "imperial"
+    assert client.post("/weather/", {"country": "FR", "zip": "75001"}).status_code == 302
+    assert raw_session(valkey_client, client)["weather"]["units"] == "metric"
+
+
+def test_weather_card_names_its_source(client, passport):
+    login(client, passport)
+    client.post("/weather/", {"country": "GB", "zip": "B1", "units": "metric"})
+    card = client.get("/").text
+    assert "From the built-in demo weather, fetched" in card
+    assert "°C" in card and "m/s" in card

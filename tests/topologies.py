@@ -16,6 +16,7 @@ Ports come from the kernel (port 0), never 6379; every process runs under a temp
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import re
 import signal
@@ -467,7 +468,9 @@ def site_flow_until_dashboard(client: Any, passport: str) -> dict[str, str]:
     key = client.cookies["flightsite_session"].value
     weather = {"country": "GB", "zip": "B1", "units": "metric"}
     assert client.post("/weather/", weather).status_code == 302
-    flights = client.get("/flights/")
+    # Tomorrow's first flight: the site offers it whatever the time (today's list starts now).
+    tomorrow = datetime.date.today() + datetime.timedelta(days=1)
+    flights = client.get("/flights/", {"day": tomorrow.isoformat()})
     assert flights.status_code == 200
     flight_id = chosen_flight_ids(flights.text)[0]
     assert client.post("/flights/add/", {"flight_id": flight_id}).status_code == 302

@@ -3,8 +3,9 @@ from __future__ import annotations
 from django import forms
 
 from .cities import cities_in, countries, find_city
+from .units import default_units
 
-UNIT_CHOICES = [("imperial", "°F, mph"), ("metric", "°C, m/s")]
+UNIT_CHOICES = [("metric", "°C, m/s"), ("imperial", "°F, mph")]
 
 
 class WeatherForm(forms.Form):
@@ -25,7 +26,7 @@ class WeatherForm(forms.Form):
     units = forms.ChoiceField(
         label="Units",
         choices=UNIT_CHOICES,
-        initial="imperial",
+        initial="metric",
         widget=forms.RadioSelect,
         required=False,
     )
@@ -39,7 +40,8 @@ class WeatherForm(forms.Form):
         ]
 
     def clean_units(self) -> str:
-        return self.cleaned_data.get("units") or "imperial"
+        # No choice sent (a hand-made POST): the default of the city's country.
+        return self.cleaned_data.get("units") or default_units(self.data.get("country"))
 
     def clean(self):
         cleaned = super().clean()

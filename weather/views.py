@@ -14,6 +14,7 @@ from .cities import cities_in
 from .forms import WeatherForm
 from .providers.base import WeatherError
 from .services import fetch_weather
+from .units import IMPERIAL_COUNTRIES, UNITS, default_units
 
 STORE_DOWN = "We cannot save your weather right now. Your choice is kept: please try again."
 
@@ -46,8 +47,14 @@ def _weather_get(request: HttpRequest) -> HttpResponse:
     current = sess.weather(request.session)
     if current and not initial["country"]:
         initial = {"country": current["country"], "zip": current["zip"]}
-    form = WeatherForm(initial={**initial, "units": (current or {}).get("units", "imperial")})
-    return render(request, "weather/form.html", {"form": form})
+    # The units of the last fetch; before the first one, those of the chosen country.
+    remembered = sess.units(request.session)
+    units = remembered if remembered in UNITS else default_units(initial["country"])
+    form = WeatherForm(initial={**initial, "units": units})
+    # Nothing remembered yet: weather.js follows the country with the units until the
+    # passenger picks some (the form re-shown after an error keeps what was sent instead).
+    follow = "" if remembered in UNITS else " ".join(sorted(IMPERIAL_COUNTRIES))
+    return render(request, "weather/form.html", {"form": form, "imperial_countries": follow})
 
 
 def _weather_post(request: HttpRequest) -> HttpResponse:
@@ -65,6 +72,7 @@ def _weather_post(request: HttpRequest) -> HttpResponse:
             status=exc.status,
         )
     sess.set_weather(request.session, result.as_session_value())
+    sess.set_units(request.session, form.cleaned_data["units"])
     try:
         request.session.save()  # here, not in the middleware, so a failure keeps the form
     except STORE_ERRORS:

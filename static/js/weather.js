@@ -24,9 +24,25 @@
 
   var latest = 0;  // only the answer to the newest request may fill the list
 
+  // Units follow the country (imperial for the US, its territories, Liberia and Myanmar) until
+  // the passenger picks some; the server leaves data-imperial-countries out once a choice is
+  // remembered in the session.
+  var imperial = (form.dataset.imperialCountries || "").split(" ").filter(Boolean);
+  var unitsPicked = !imperial.length;
+  var unitRadios = form.querySelectorAll("input[name=units]");
+  unitRadios.forEach(function (radio) {
+    radio.addEventListener("change", function () { unitsPicked = true; });
+  });
+  function followUnits(code) {
+    if (unitsPicked) return;
+    var wanted = imperial.indexOf(code) >= 0 ? "imperial" : "metric";
+    unitRadios.forEach(function (radio) { radio.checked = radio.value === wanted; });
+  }
+
   country.addEventListener("change", function () {
     var request = ++latest;
     hidden.value = country.value;
+    followUnits(country.value);
     if (!country.value) {
       setOptions("Choose a country first", []);
       city.disabled = false;

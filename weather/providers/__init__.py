@@ -16,6 +16,19 @@ PROVIDERS: dict[str, str] = {
 }
 
 
+# How the weather card names each source: "From <label>, fetched …".
+LABELS: dict[str, str] = {
+    "offline": "the built-in demo weather",
+    "openweathermap": "OpenWeatherMap",
+    "openmeteo": "Open-Meteo",
+}
+
+
+def provider_label(name: str | None) -> str:
+    """The source's name for people ("OpenWeatherMap"); an unknown name as it is."""
+    return LABELS.get(name or "", name or "an unknown source")
+
+
 def provider_name(name: str | None = None) -> str:
     """The normalised provider name: `name`, else settings.WEATHER_PROVIDER, else "offline"."""
     return (name or getattr(settings, "WEATHER_PROVIDER", "") or "offline").strip().lower()
@@ -38,10 +51,12 @@ def get_provider(name: str | None = None) -> WeatherProvider:
 
 
 __all__ = [
+    "LABELS",
     "PROVIDERS",
     "WeatherError",
     "WeatherProvider",
     "WeatherReport",
     "get_provider",
+    "provider_label",
     "provider_name",
 ]
