@@ -114,8 +114,8 @@ def setup_django(url: str) -> None:
 def load_if_needed(reload: bool) -> dict[str, Any]:
     from django.core.management import call_command
 
-    from flightsite import schema
-    from flightsite.demo_data import SIZES, Loader
+    from flightsite.flughafendb import schema
+    from flightsite.flughafendb.demo_data import SIZES, Loader
 
     size = SIZES[SIZE]
     expected = {
@@ -325,7 +325,7 @@ def main() -> None:
 
     from flights.models import Flight
     from flights.queries import as_session_flight
-    from flightsite.demo_data import SIZES, passport_number
+    from flightsite.flughafendb.demo_data import SIZES, passport_number
     from passengers.models import Passenger
 
     dataset = load_if_needed(args.reload or args.fresh)

@@ -1,3 +1,6 @@
+import contextlib
+from pathlib import Path
+
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 
@@ -15,11 +18,22 @@ class FlightsiteConfig(AppConfig):
     verbose_name = "flightsite"
 
     def ready(self) -> None:
-        from . import readonly
+        from . import checks  # noqa: F401 (registers them)
 
-        readonly.install()
+        _make_local_dirs()
         _restore_sync_cache_close()
         _find_embedded_valkey()
+
+
+def _make_local_dirs() -> None:
+    """var/ (the default SQLite files, the embedded Valkey servers' data) and STATIC_ROOT
+    (WhiteNoise warns about a missing one): made at start-up, not when settings are imported."""
+    from django.conf import settings
+
+    for directory in (settings.VAR_DIR, settings.STATIC_ROOT):
+        # A read-only image that does not use them: nothing to do.
+        with contextlib.suppress(OSError):
+            Path(directory).mkdir(parents=True, exist_ok=True)
 
 
 def _find_embedded_valkey() -> None:

@@ -1,9 +1,21 @@
-"""Friendly error pages with the right status code (never a traceback)."""
+"""Every error response of the site, in one place: friendly pages with the right status code
+(never a traceback), the 503s of an outage (what counts as one: flightsite/outages.py), the
+409 of a session change that could not be saved, and a form shown again with what the user
+typed. Views and middleware both use these.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+logger = logging.getLogger(__name__)
 
 TITLES = {
     400: "Bad request",
@@ -66,3 +78,70 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         403,
         "Your form expired or was sent from another site. Go back, reload the page and try again.",
     )
+
+
+# --- outages: 503 with Retry-After ----------------------------------------------------------------
+
+
+def retry_after() -> int:
+    """Seconds a client should wait: the breaker's open time (a retry sooner fails fast)."""
+    return max(1, round(settings.BREAKER_RESET_SECONDS))
+
+
+def unavailable(reason: str) -> HttpResponse:
+    """The 503 page: `reason` names what is down ("session store", "flight database")."""
+    body = render_to_string("503.html", {"reason": reason}, request=None)
+    response = HttpResponse(body, status=503)
+    response["Retry-After"] = str(retry_after())
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def store_unavailable(exc: BaseException) -> HttpResponse:
+    logger.error("Session store unavailable: %s", exc)
+    return unavailable("session store")
+
+
+def database_unavailable(exc: BaseException) -> HttpResponse:
+    logger.error("Database unavailable: %s", exc)
+    return unavailable("flight database")
+
+
+def form_again(
+    request: HttpRequest,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 503,
+    retry: int | None = None,
+) -> HttpResponse:
+    """A form's page again, with what the user typed (the bound `form` of the context), `status`
+    (503: an outage, 429: throttled) and Retry-After: nothing a user entered is lost on an error
+    they can retry."""
+    form = context.get("form")
+    if form is not None and form.is_bound:
+        form.is_valid()  # the bound data is shown as typed
+    response = render(request, template, context, status=status)
+    response["Retry-After"] = str(retry if retry is not None else retry_after())
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- the session store: a change not saved, a session ended ------------------------------------
+
+
+def conflict(request: HttpRequest, exc: Any) -> HttpResponse:
+    """A change the session store could not combine with concurrent ones (SessionConflict): 409,
+    with why."""
+    logger.info("Session change refused: %s", exc)
+    response = error_page(request, 409, exc.user_message)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def session_ended() -> HttpResponse:
+    """The session was ended while this request ran (logout in another tab, "log out
+    everywhere", staff): nothing was saved and nothing is resurrected. Said on the login page
+    rather than with Django's bare 400 "session was deleted". The cookie is left alone: a login
+    in another tab may just have replaced it, and a dead one is dropped on the next request."""
+    return HttpResponseRedirect(reverse("passengers:login") + "?ended=1")

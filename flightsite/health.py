@@ -20,7 +20,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from flightsite.outages import retry_after
+from flightsite.errors import retry_after
 
 logger = logging.getLogger(__name__)
 

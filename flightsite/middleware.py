@@ -1,6 +1,6 @@
 """Turn an outage (Valkey or the database) into a clear 503 page, never a 500 or a silent
 logout; find the real client address behind a trusted proxy. What counts as an outage is
-decided in flightsite/outages.py (STORE_ERRORS and DB_ERRORS are re-exported here)."""
+decided in flightsite/outages.py, the responses are flightsite/errors.py's."""
 
 from __future__ import annotations
 
@@ -11,21 +11,17 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
 
-from flightsite.outages import (
-    DB_ERRORS,
-    STORE_ERRORS,
+from flightsite.errors import (
+    conflict,
     database_unavailable,
-    is_db_outage,
-    is_store_outage,
+    error_page,
+    session_ended,
     store_unavailable,
-    unavailable,
 )
+from flightsite.outages import STORE_ERRORS, is_db_outage, is_store_outage
 from passengers.session_store import SessionConflict
-
-__all__ = ["DB_ERRORS", "STORE_ERRORS", "unavailable"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,24 +74,6 @@ class ValkeySessionMiddleware(SessionMiddleware):
             return session_ended()
 
 
-def session_ended() -> HttpResponse:
-    """The session was ended while this request ran (logout in another tab, "log out
-    everywhere", staff): nothing was saved and nothing is resurrected. Say so on the login page
-    rather than with Django's bare 400 "session was deleted". The cookie is left alone: a login
-    in another tab may just have replaced it, and a dead one is dropped on the next request."""
-    return HttpResponseRedirect(reverse("passengers:login") + "?ended=1")
-
-
-def conflict(request: HttpRequest, exc: SessionConflict) -> HttpResponse:
-    """A change the session store could not combine with concurrent ones: 409, with why."""
-    from flightsite.errors import error_page
-
-    logger.info("Session change refused: %s", exc)
-    response = error_page(request, 409, exc.user_message)
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 def client_address(remote_addr: str, forwarded_for: str, trusted: list) -> str:
     """The client's address: walk X-Forwarded-For from the right (the entry our own proxy
     added) past every trusted proxy; the first untrusted address is the client. Anything a
@@ -141,8 +119,6 @@ class MethodNotAllowedPageMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if response.status_code == 405 and not response.content:
-            from flightsite.errors import error_page
-
             allowed = response.get("Allow", "")
             page = error_page(
                 request, 405, f"This address does not accept {request.method} requests."

@@ -38,8 +38,6 @@ import valkey.client
 import valkey.exceptions as vx
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse
-from django.template.loader import render_to_string
 from django_valkey.exceptions import ConnectionInterrupted
 from valkey.connection import DefaultParser
 
@@ -283,27 +281,3 @@ class BreakerValkey(valkey.Valkey):
             raise
         guard.success()
         return result
-
-
-# --- 503 responses -----------------------------------------------------------------------------
-def retry_after() -> int:
-    """Seconds a client should wait: the breaker's open time (a retry sooner fails fast)."""
-    return max(1, round(settings.BREAKER_RESET_SECONDS))
-
-
-def unavailable(reason: str) -> HttpResponse:
-    body = render_to_string("503.html", {"reason": reason}, request=None)
-    response = HttpResponse(body, status=503)
-    response["Retry-After"] = str(retry_after())
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-def store_unavailable(exc: BaseException) -> HttpResponse:
-    logger.error("Session store unavailable: %s", exc)
-    return unavailable("session store")
-
-
-def database_unavailable(exc: BaseException) -> HttpResponse:
-    logger.error("Database unavailable: %s", exc)
-    return unavailable("flight database")

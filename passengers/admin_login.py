@@ -10,8 +10,8 @@ from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
-from flightsite.errors import error_page
-from flightsite.outages import STORE_ERRORS, retry_after
+from flightsite.errors import error_page, retry_after
+from flightsite.outages import STORE_ERRORS
 
 from . import throttle
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from flightsite.middleware import STORE_ERRORS
+from flightsite.outages import STORE_ERRORS
 
 from . import session as sess
 

@@ -11,8 +11,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from flightsite.errors import wait_phrase
-from flightsite.outages import DB_ERRORS, STORE_ERRORS, retry_after
+from flightsite.errors import form_again, wait_phrase
+from flightsite.outages import DB_ERRORS, STORE_ERRORS
 from weather.providers import provider_label
 
 from . import session as sess
@@ -73,9 +73,7 @@ def _retry_later(
     if not form.is_bound:  # the login page itself: add_error() needs cleaned_data
         form.cleaned_data = {}
     form.add_error(None, message)
-    response = render(request, "passengers/login.html", context, status=status)
-    response["Retry-After"] = str(after if after is not None else retry_after())
-    return response
+    return form_again(request, "passengers/login.html", context, status=status, retry=after)
 
 
 def _blocked(request: HttpRequest, context: dict, wait: int) -> HttpResponse:
@@ -116,7 +114,9 @@ def _login_post(request: HttpRequest, form: LoginForm, context: dict) -> HttpRes
         client_ip=request.META.get("REMOTE_ADDR", ""),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
     )
-    request.session.save()  # here, not in the middleware, so a failure keeps the form
+    # Saved here, not by the middleware after the view: a failure shows the form again with the
+    # passport typed, and the welcome message is only given once the session is saved.
+    request.session.save()
     rotate_token(request)  # a CSRF token seen before login is worthless after it
     messages.success(request, f"Welcome, {info['firstname']} {info['lastname']}!")
     return redirect(_next_url(request) or "passengers:dashboard")

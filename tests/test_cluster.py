@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from valkey.client import NEVER_DECODE
 
-from flightsite.demo_data import passport_number
+from flightsite.flughafendb.demo_data import passport_number
 from passengers.session_store import SessionCodec, valkey_key
 from passengers.session_store import live as live_sessions
 

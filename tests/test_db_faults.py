@@ -19,7 +19,7 @@ import pytest
 from django.db import connections
 from django.test import Client
 
-from flightsite.routers import LEGACY_ALIAS
+from flightsite.flughafendb.router import LEGACY_ALIAS
 
 from .conftest import BOTH_DBS
 from .helpers import login

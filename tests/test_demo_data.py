@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from flights.models import AirportGeo, Flight
-from flightsite.demo_data import (
+from flightsite.flughafendb.demo_data import (
     AIRPORTS,
     MAX_ROUTE_KM,
     MIN_ROUTE_KM,
@@ -19,7 +19,7 @@ from flightsite.demo_data import (
     great_circle_km,
     passport_number,
 )
-from flightsite.readonly import legacy_writes_allowed
+from flightsite.flughafendb.readonly import legacy_writes_allowed
 from passengers.models import Passenger
 
 from .conftest import BOTH_DBS

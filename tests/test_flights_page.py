@@ -18,7 +18,7 @@ from django.utils import timezone
 from flights import catalog
 from flights.models import Flight
 from flights.queries import FLIGHT_FIELDS, as_session_flight, day_bounds
-from flightsite.routers import LEGACY_ALIAS
+from flightsite.flughafendb.router import LEGACY_ALIAS
 
 from .conftest import BOTH_DBS
 from .helpers import flight_rows, login, session_key_of, stored_session
@@ -296,7 +296,7 @@ def test_catalog_matches_names_and_codes():
 def test_pages_follow_departures_to_the_second(logged_in, noon, settings):
     """flughafendb's DATETIMEs may have seconds: a page link keeps them, so no flight of the
     same minute is shown twice or skipped (the flights shown have minutes only)."""
-    from flightsite.readonly import legacy_writes_allowed
+    from flightsite.flughafendb.readonly import legacy_writes_allowed
 
     tomorrow = noon.date() + timedelta(days=1)
     start, _ = day_bounds(tomorrow)

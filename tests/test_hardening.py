@@ -335,3 +335,20 @@ def test_session_key_not_written_by_healthz_or_static(client, valkey_client):
     client.get("/healthz")
     client.get("/static/css/site.css")
     assert session_keys(valkey_client) == []
+
+
+def test_runserver_must_stay_flightsites(settings):
+    """Moving `flightsite` after staticfiles would silently lose the embedded Valkey start:
+    the check says so instead."""
+    from django.core.management import get_commands
+
+    from flightsite.checks import runserver_is_ours
+
+    assert runserver_is_ours() == []
+    apps = [a for a in settings.INSTALLED_APPS if a != "flightsite"] + ["flightsite"]
+    settings.INSTALLED_APPS = apps
+    get_commands.cache_clear()
+    try:
+        assert [e.id for e in runserver_is_ours()] == ["flightsite.E001"]
+    finally:
+        get_commands.cache_clear()

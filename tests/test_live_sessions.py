@@ -82,7 +82,7 @@ def test_other_sessions_are_listed_and_can_be_ended(valkey_client, passport):
 
 
 def test_a_handle_of_another_passenger_ends_nothing(valkey_client, passport):
-    from flightsite.demo_data import passport_number
+    from flightsite.flughafendb.demo_data import passport_number
 
     mine, theirs = Client(), Client()
     login(mine, passport)

@@ -21,11 +21,12 @@ from django.utils import timezone
 
 from flights.models import Airport, AirportGeo, Flight
 from flights.queries import Cursor, day_bounds
-from flightsite.demo_data import AIRPORTS, SIZES, Loader, passport_number
-from flightsite.routers import LEGACY_ALIAS
+from flightsite.flughafendb.demo_data import AIRPORTS, SIZES, Loader, passport_number
+from flightsite.flughafendb.router import LEGACY_ALIAS
+from flightsite.flughafendb.testing import TINY_SEED
 from passengers.models import Passenger
 
-from .conftest import BOTH_DBS, TINY_SEED
+from .conftest import BOTH_DBS
 from .helpers import flight_rows, login
 
 pytestmark = [pytest.mark.mysql, pytest.mark.django_db(databases=BOTH_DBS)]

@@ -12,8 +12,8 @@ from django.contrib.auth.models import User
 from django.db import connections, router, transaction
 
 from flights.models import Airport, Flight
-from flightsite.readonly import LegacyWriteError, is_read, legacy_writes_allowed
-from flightsite.routers import LEGACY_ALIAS
+from flightsite.flughafendb.readonly import LegacyWriteError, is_read, legacy_writes_allowed
+from flightsite.flughafendb.router import LEGACY_ALIAS
 from passengers.models import Passenger, PassengerDetails
 
 from .conftest import BOTH_DBS

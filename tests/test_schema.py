@@ -18,8 +18,8 @@ from django.db import connections, models
 from django.db.backends.utils import CursorWrapper
 
 from flights.models import Airline, Airplane, Airport, AirportGeo, Flight
-from flightsite import schema
-from flightsite.routers import LEGACY_ALIAS
+from flightsite.flughafendb import schema
+from flightsite.flughafendb.router import LEGACY_ALIAS
 from passengers.models import Passenger, PassengerDetails
 
 from .conftest import BOTH_DBS

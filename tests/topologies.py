@@ -315,7 +315,7 @@ def drop_valkey_pools() -> None:
 def load_demo_database(path: Path) -> str:
     """A SQLite flughafendb file with the tiny demo set (for site processes); its URL."""
     url = f"sqlite:///{path}"
-    env = {**os.environ, "FLUGHAFENDB_URL": url}
+    env = {**os.environ, "FLUGHAFENDB_URL": url, "DJANGO_SETTINGS_MODULE": "flightsite.settings"}
     subprocess.run(
         [sys.executable, "manage.py", "load_demo_data", "--create-schema", "--size", "tiny"],
         cwd=ROOT,
@@ -416,7 +416,9 @@ class SiteProcess:
 
 def without_valkey_env() -> dict[str, str]:
     """os.environ without VALKEY_* (a developer's own Valkey must not leak into a test)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("VALKEY_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VALKEY_")}
+    # The site's own settings: the test settings would point it at the test databases.
+    return {**env, "DJANGO_SETTINGS_MODULE": "flightsite.settings"}
 
 
 def chosen_flight_ids(html: str) -> list[str]:

@@ -6,7 +6,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods, require_safe
 
-from flightsite.middleware import STORE_ERRORS
+from flightsite.errors import form_again
+from flightsite.outages import STORE_ERRORS
 from passengers import session as sess
 from passengers.decorators import passenger_required
 
@@ -21,10 +22,7 @@ STORE_DOWN = "We cannot save your weather right now. Your choice is kept: please
 
 def _store_down(request: HttpRequest, form: WeatherForm) -> HttpResponse:
     """Valkey is unreachable: the form again, with what the user chose, and a 503."""
-    form.is_valid()  # bound data is re-rendered as chosen
-    response = render(request, "weather/form.html", {"form": form, "error": STORE_DOWN}, status=503)
-    response["Retry-After"] = "5"
-    return response
+    return form_again(request, "weather/form.html", {"form": form, "error": STORE_DOWN})
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -74,7 +72,9 @@ def _weather_post(request: HttpRequest) -> HttpResponse:
     sess.set_weather(request.session, result.as_session_value())
     sess.set_units(request.session, form.cleaned_data["units"])
     try:
-        request.session.save()  # here, not in the middleware, so a failure keeps the form
+        # Saved here, not by the middleware after the view: a failure shows this form again
+        # with the user's choice, and the success message is only given once it is saved.
+        request.session.save()
     except STORE_ERRORS:
         return _store_down(request, form)
     messages.success(request, f"Weather for {result.report.city} updated.")

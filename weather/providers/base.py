@@ -13,8 +13,6 @@ from typing import Any, Protocol
 
 from weather.cities import City
 
-UNITS = ("imperial", "metric")
-
 
 def normalise_units(units: str | None) -> str:
     """ "metric" or "imperial" (the default for anything else, as the form does)."""

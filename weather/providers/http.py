@@ -36,9 +36,6 @@ from urllib3.util.retry import Retry
 from .base import MalformedResponse, ProviderUnavailable, WeatherError, WeatherTimeout
 
 USER_AGENT = "flightsite/0.1 (+https://github.com/flightsite/flightsite)"
-DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 5.0)
-DEFAULT_RETRIES = 2
-DEFAULT_BACKOFF = 0.25
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
 # Query parameters whose values are secrets, wherever a URL shows up in a message.
@@ -76,8 +73,9 @@ for _name in ("urllib3.connectionpool", "urllib3.util.retry"):
 
 
 def http_timeout() -> tuple[float, float]:
-    """(connect, read) timeout in seconds from settings.WEATHER_HTTP_TIMEOUT."""
-    value = getattr(settings, "WEATHER_HTTP_TIMEOUT", DEFAULT_TIMEOUT)
+    """(connect, read) timeout in seconds from settings.WEATHER_HTTP_TIMEOUT (the defaults and
+    why: flightsite/settings.py)."""
+    value = settings.WEATHER_HTTP_TIMEOUT
     if isinstance(value, int | float):
         return float(value), float(value)
     connect, read = value
@@ -86,13 +84,13 @@ def http_timeout() -> tuple[float, float]:
 
 def build_session() -> requests.Session:
     """A new session configured from settings (use `get_session()` for the shared one)."""
-    retries = int(getattr(settings, "WEATHER_HTTP_RETRIES", DEFAULT_RETRIES))
+    retries = int(settings.WEATHER_HTTP_RETRIES)
     retry = Retry(
         total=retries,
         connect=retries,
         read=False,  # re-raise read timeouts at once (see the module docstring)
         status=retries,
-        backoff_factor=float(getattr(settings, "WEATHER_HTTP_BACKOFF", DEFAULT_BACKOFF)),
+        backoff_factor=float(settings.WEATHER_HTTP_BACKOFF),
         status_forcelist=RETRY_STATUSES,
         allowed_methods=frozenset({"GET"}),
         raise_on_status=False,  # hand back the last 5xx response; we map it ourselves

@@ -1,6 +1,6 @@
 """Django's MySQL backend with a circuit breaker and a hung-server guard.
 
-Used for every mysql:// URL (settings._database). Django documents subclassing a built-in backend
+Used for every mysql:// URL (settings.database). Django documents subclassing a built-in backend
 for this: https://docs.djangoproject.com/en/5.2/ref/databases/#subclassing-the-built-in-database-backends
 
 - Connecting and every query go through the breaker of the alias (flightsite.outages): while it

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.backends.signals import connection_created
 
-from flightsite.routers import LEGACY_ALIAS
+from flightsite.flughafendb.router import LEGACY_ALIAS
 
 _allowed: contextvars.ContextVar[bool] = contextvars.ContextVar("legacy_writes", default=False)
 
@@ -69,4 +69,6 @@ def _on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
 
 
 def install() -> None:
-    connection_created.connect(_on_connection_created, dispatch_uid="flightsite.readonly")
+    connection_created.connect(
+        _on_connection_created, dispatch_uid="flightsite.flughafendb.readonly"
+    )

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from django.db import connections
 
-from flightsite.readonly import legacy_writes_allowed
-from flightsite.routers import LEGACY_ALIAS
+from flightsite.flughafendb.readonly import legacy_writes_allowed
+from flightsite.flughafendb.router import LEGACY_ALIAS
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
 TABLES = (
     "airport",
     "airport_geo",

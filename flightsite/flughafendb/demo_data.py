@@ -17,8 +17,8 @@ from datetime import date, datetime, timedelta
 
 from django.db import connections, transaction
 
-from flightsite.readonly import legacy_writes_allowed
-from flightsite.routers import LEGACY_ALIAS
+from flightsite.flughafendb.readonly import legacy_writes_allowed
+from flightsite.flughafendb.router import LEGACY_ALIAS
 
 # (IATA, ICAO, name, city, country, latitude, longitude)
 AIRPORTS: list[tuple[str, str, str, str, str, float, float]] = [

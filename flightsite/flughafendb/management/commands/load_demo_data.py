@@ -13,9 +13,9 @@ from django.db import connections
 from django.utils import timezone
 from tqdm import tqdm
 
-from flightsite import schema
-from flightsite.demo_data import SIZES, Loader, Size, passport_number
-from flightsite.routers import LEGACY_ALIAS
+from flightsite.flughafendb import schema
+from flightsite.flughafendb.demo_data import SIZES, Loader, Size, passport_number
+from flightsite.flughafendb.router import LEGACY_ALIAS
 
 
 class Command(BaseCommand):
