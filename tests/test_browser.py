@@ -37,6 +37,7 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import Error as PlaywrightError
 
+from passengers.session_store import live as live_sessions
 from passengers.session_store import valkey_key
 
 from .conftest import BOTH_DBS
@@ -119,13 +120,16 @@ def open_page(
     contexts: list[BrowserContext] = []
     js_errors: list[str] = []  # uncaught page errors and failed static files
 
-    def make(viewport: dict[str, int] = DESKTOP, javascript: bool = True) -> Page:
+    def make(
+        viewport: dict[str, int] = DESKTOP, javascript: bool = True, user_agent: str | None = None
+    ) -> Page:
         context = browser.new_context(
             base_url=live_server.url,
             viewport=viewport,
             java_script_enabled=javascript,
             locale="en-GB",
             reduced_motion="reduce",
+            **({"user_agent": user_agent} if user_agent else {}),
         )
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
@@ -663,6 +667,7 @@ def _pages_to_check(noon: datetime) -> list[tuple[str, str]]:
         ("flights-filtered", f"/flights/?day={tomorrow}&from=London"),
         ("flights-400", "/flights/?day=nonsense"),
         ("flights-404", "/flights/?to=Atlantis"),
+        ("session", "/session/"),
         ("logout-confirm", "/logout/"),
         ("404", "/no-such-page/"),
     ]
@@ -727,6 +732,8 @@ def test_every_page_passes_axe(
     check("admin-passengers")
     page.get_by_role("link", name=passport).click()
     check("admin-passenger")
+    page.goto("/admin/passengers/live-sessions/")
+    check("admin-live-sessions")
 
     summary = AXE_REPORTS / f"summary-{width}.json"
     summary.write_text(json.dumps({"width": width, "minor_or_moderate": checked}, indent=2) + "\n")
@@ -794,3 +801,62 @@ def test_keyboard_only_flow(
     press_and_wait(page, "Enter")
     expect(page).to_have_url(at_path(r"/login/"))
     assert session_keys(valkey_client) == []
+
+
+PHONE_AGENT = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+@pytest.mark.browser
+@needs_chromium
+@live_db
+def test_session_page_devices_and_admin_in_a_real_browser(
+    open_page: Callable[..., Page],
+    valkey_client: valkey.Valkey,
+    passport: str,
+    django_user_model: Any,
+) -> None:
+    """The passenger sees their session (never its whole key) and their phone, ends the phone's
+    session; staff see every live session in the admin and end one. Valkey is the witness."""
+    laptop, phone = open_page(), open_page(user_agent=PHONE_AGENT)
+    log_in(phone, passport)
+    log_in(laptop, passport)
+    laptop.get_by_role("navigation", name="Main").get_by_role("link", name="Session").click()
+    expect(laptop.get_by_role("heading", level=1)).to_have_text("Your session")
+    key = session_key(laptop)
+    assert key and key[8:] not in laptop.content(), "the secret part of the key is on the page"
+    expect(laptop.get_by_test_id("session-key")).to_have_text(re.compile(r"^flight_session:\{"))
+    expect(laptop.get_by_test_id("session-contents")).to_contain_text(passport)
+    others = laptop.get_by_test_id("other-sessions")
+    expect(others).to_contain_text("Mobile Safari 17 on iOS")
+    shot(laptop, "20-session", doc="session")
+
+    submit(laptop, others.get_by_role("button", name="Log out everywhere else"))
+    expect(laptop.get_by_role("status")).to_contain_text("1 other session ended")
+    phone_key = session_key(phone)
+    assert phone_key and not valkey_client.exists(valkey_key(phone_key))
+    phone.goto("/")
+    expect(phone).to_have_url(re.compile(r"/login/"))  # the ended session lands on the login page
+
+    # Staff: every live session, page by page (SCAN), and an end button.
+    log_in(phone, passport)
+    django_user_model.objects.create_superuser("ops", "ops@example.com", "ops-password-1")
+    admin = open_page()
+    admin.goto("/admin/login/")
+    admin.get_by_label("Username").fill("ops")
+    admin.get_by_label("Password").fill("ops-password-1")
+    submit(admin, admin.get_by_role("button", name="Log in"))
+    admin.goto("/admin/passengers/live-sessions/")
+    expect(admin.get_by_test_id("session-count")).to_contain_text("3 live sessions")
+    shot(admin, "21-admin-live-sessions", doc="admin-sessions")
+    phone_key = session_key(phone)
+    row = admin.locator(f"tr[data-session='{live_sessions.handle_of(phone_key)}']")
+    submit(admin, row.get_by_role("button", name=re.compile("End")))
+    expect(admin.locator(".messagelist")).to_contain_text("ended")
+    assert not valkey_client.exists(valkey_key(phone_key))
+    phone.goto("/")
+    expect(phone).to_have_url(re.compile(r"/login/"))
+    laptop.goto("/")
+    expect(laptop.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Hello, "))
