@@ -513,3 +513,76 @@ def test_index_entry_follows_its_session_after_a_tag_secret_change(
     session.save()
     field_ttl = valkey_client.execute_command("HTTL", index_key(key[:8]), "FIELDS", 1, key[8:])
     assert 3590 <= field_ttl[0] <= 3600
+
+
+@pytest.fixture
+def gunicorn_site(valkey_server, site_demo_db, tmp_path):
+    """The site under gunicorn, 4 sync workers (separate processes), on the test Valkey."""
+    import secrets
+    import subprocess
+    import sys
+
+    from .topologies import ROOT, free_port, wait_for, without_valkey_env
+
+    port = free_port()
+    env = {
+        **without_valkey_env(),
+        "VALKEY_URL": f"valkey://127.0.0.1:{valkey_server.port}/0",
+        "FLUGHAFENDB_URL": site_demo_db,
+        "DJANGO_DB_URL": f"sqlite:///{tmp_path / 'django.sqlite3'}",
+        "FLIGHTSITE_VAR_DIR": str(tmp_path),
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "MAX_FLIGHTS_PER_SESSION": "200",
+    }
+    log = (tmp_path / "gunicorn.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "flightsite.wsgi", "-w", "4", "-k", "sync",
+         "-b", f"127.0.0.1:{port}", "--no-control-socket"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return requests.get(base + "/login/", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_for(answers, 30, "gunicorn")
+        yield base, site_demo_db.removeprefix("sqlite:///")
+    finally:
+        server.terminate()
+        server.wait(10)
+        log.close()
+
+
+def upcoming_flight_ids(sqlite_path: str, count: int) -> list[int]:
+    import sqlite3
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")  # naive DATETIMEs in TIME_ZONE (UTC)
+    with sqlite3.connect(sqlite_path) as db:
+        rows = db.execute(
+            "SELECT flight_id FROM flight WHERE departure > ? ORDER BY departure, flight_id "
+            "LIMIT ?",
+            (now, count),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+@pytest.mark.parametrize("parallel", [20, 50])
+def test_parallel_adds_through_four_gunicorn_workers(
+    gunicorn_site, valkey_client, passport, parallel
+):
+    """The same contention across processes: 4 gunicorn workers, 20 and 50 adds at once, twice,
+    every flight kept and every answer the normal redirect."""
+    base, database = gunicorn_site
+    flights = upcoming_flight_ids(database, 2 * parallel)
+    assert len(flights) == 2 * parallel
+    cookies = http_login(base, passport)
+    for round_ in range(2):
+        batch = flights[round_ * parallel : (round_ + 1) * parallel]
+        assert _parallel_adds(base, cookies, batch) == [302] * parallel
+    stored = stored_session(valkey_client, cookies["flightsite_session"])
+    assert {f["flight_id"] for f in stored["flights"]} == set(flights)
