@@ -173,3 +173,12 @@ def test_command_end_key_and_purge(valkey_client, passport):
     assert unconfirmed.value.returncode == 2
     assert "Ended 29 session(s)" in run("purge", "--yes")
     assert valkey_client.keys("flight_session*") == []
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["garbage", "0:-1", "0:" + "9" * 30, "99:0", "\u0661:\u0662", "0:18446744073709551616"],
+)
+def test_hostile_cursors_never_500(staff, cursor):
+    response = staff.get("/admin/passengers/live-sessions/", {"cursor": cursor})
+    assert response.status_code in (200, 302)

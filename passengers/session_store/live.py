@@ -323,7 +323,9 @@ def _parse_cursor(cursor: str) -> tuple[int, int]:
     if not cursor or cursor == "0":
         return 0, 0
     node, _, position = cursor.partition(":")
-    if not (node.isdigit() and position.isdigit()):
+    if not (node.isascii() and node.isdigit() and position.isascii() and position.isdigit()):
+        raise ValueError(f"not a session list cursor: {cursor!r}")
+    if len(node) > 4 or int(position) >= 2**64:  # SCAN cursors are 64-bit
         raise ValueError(f"not a session list cursor: {cursor!r}")
     return int(node), int(position)
 
