@@ -36,11 +36,13 @@ run:
 test:
 	@$(MAKE) --no-print-directory install EXTRAS=$(EXTRAS)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff check --fix .
@@ -73,4 +75,4 @@ lock:
 	rm -rf .venv-lock
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache test-artifacts

@@ -8,6 +8,7 @@ use (CI logs show them at the top).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 _server_key = pytest.StashKey[str]()
 
 
-def _server_version(config: dict[str, Any]) -> str:
+def _server_version(config: Mapping[str, Any]) -> str:
     """Connect once without a database; the server's version, or pytest.UsageError."""
     try:
         import MySQLdb
@@ -39,7 +40,8 @@ def _server_version(config: dict[str, Any]) -> str:
             "Start it or point FLIGHTSITE_TEST_MYSQL_URL at one (e.g. mysql://user:pass@host:3306)."
         ) from exc
     try:
-        return conn.get_server_info()
+        version: str = conn.get_server_info()
+        return version
     finally:
         conn.close()
 

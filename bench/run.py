@@ -49,6 +49,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import valkey
@@ -61,6 +62,7 @@ from _common import (
     BENCH,
     ROOT,
     SERVERS,
+    RawValkey,
     Running,
     ValkeyStats,
     cleanup,
@@ -260,9 +262,8 @@ def trace_flow(vk_port: int, base: str, passport: str) -> dict:
     }
 
 
-def session_sizes(vk: valkey.Valkey, config: Config, jars: list[dict]) -> dict:
-    ids = [j.get(config.session_cookie) for j in jars]
-    ids = [i for i in ids if i]
+def session_sizes(vk: RawValkey, config: Config, jars: list[dict]) -> dict:
+    ids: list[str] = [i for j in jars if (i := j.get(config.session_cookie))]
     if config.name == "signed_cookies":
         return {"cookie_bytes": int(statistics.median(len(i) for i in ids)) if ids else None}
     keys = [k.decode() for k in vk.scan_iter(count=1000)]
@@ -397,7 +398,7 @@ def loops(
     return interleaved(targets, stats, args, path, jars, levels, seconds)["ours"]
 
 
-def write_pipelined(vk: valkey.Valkey, items, ttl: int, batch: int = 5000) -> None:
+def write_pipelined(vk: RawValkey, items, ttl: int, batch: int = 5000) -> None:
     """SET key value EX ttl for every (key, value), `batch` commands per write on one socket.
 
     By hand (RESP built here, replies checked to be +OK) rather than with valkey-py's pipeline:
@@ -436,7 +437,7 @@ def write_pipelined(vk: valkey.Valkey, items, ttl: int, batch: int = 5000) -> No
 
 
 def scale_run(
-    vk: valkey.Valkey,
+    vk: RawValkey,
     sizes: dict,
     count: int,
     running: Running,
@@ -545,7 +546,7 @@ def profile(running: Running, args, cookies: list[str], out: Path) -> dict:
 def prepare(
     config: Config,
     env: dict[str, str],
-    vk: valkey.Valkey,
+    vk: RawValkey,
     vk_port: int,
     stats: ValkeyStats,
     passports: list[str],
@@ -555,7 +556,7 @@ def prepare(
     """Start the configuration's server, trace, run the flow, log every user in again."""
     server = SERVERS["sync"]
     run_env = dict(env)
-    if config.flask:
+    if config.engine is None:  # the Flask baseline
         app, cwd = "app:app", BENCH / "flask_baseline"
     else:
         app, cwd = "flightsite.wsgi:application", ROOT
@@ -597,7 +598,7 @@ def prepare(
 def run_configs(
     configs: list[Config],
     env: dict[str, str],
-    vk: valkey.Valkey,
+    vk: RawValkey,
     vk_port: int,
     stats: ValkeyStats,
     passports: list[str],
@@ -646,7 +647,7 @@ def run_configs(
 def server_choice(env, stats, args, out, cookies, ours) -> dict:
     """Dashboard and flights page of our store under each server (same sessions, same Valkey),
     the servers started together and measured in turn."""
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     running: dict[str, Running] = {}
     try:
         for name in [s for s in args.servers.split(",") if s]:
@@ -725,7 +726,7 @@ def main() -> int:
     results: dict = {}
     try:
         vk_server.start()
-        vk = valkey.Valkey(host="127.0.0.1", port=vk_server.port)
+        vk: RawValkey = valkey.Valkey(host="127.0.0.1", port=vk_server.port)
         stats = ValkeyStats(vk)
         url = f"valkey://127.0.0.1:{vk_server.port}/0"
         env = {

@@ -52,6 +52,7 @@ def main() -> None:
     )
     session.save()
     key = session.session_key
+    assert key is not None
 
     def timed(fn, n: int) -> float:
         samples = []

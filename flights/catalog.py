@@ -20,6 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from .models import Airport, Flight
+from .queries import AirportRow
 
 
 def normalise(text: str) -> str:
@@ -57,7 +58,7 @@ class Catalog:
     def load(cls) -> Catalog:
         first, last = Flight.objects.coverage()
         catalog = cls(first_departure=first, last_departure=last)
-        cities: dict[str, list[dict]] = {}
+        cities: dict[str, list[AirportRow]] = {}
         for row in Airport.objects.directory():
             code = (row["iata"] or "").strip().upper()
             city = (row["geo__city"] or "").strip()

@@ -130,7 +130,8 @@ class FlightListForm(forms.Form):
         return found is not None and int(found.group(4)) <= MAX_FLIGHT_ID
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         for name in ("from", "to"):
             if name not in self.errors:
                 try:

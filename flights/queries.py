@@ -15,12 +15,17 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Max, Min, Q
 from django.utils import timezone
+
+from passengers.session import FlightEntry
+
+if TYPE_CHECKING:  # the models the QuerySet["..."]s are of (ruff does not read those strings)
+    from .models import Airport, Flight  # noqa: F401
 
 FLIGHT_FIELDS = (
     "flight_id",
@@ -48,7 +53,7 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
 
 
-def as_session_flight(row: dict[str, Any], tz: tzinfo | None = None) -> dict[str, Any]:
+def as_session_flight(row: dict[str, Any], tz: tzinfo | None = None) -> FlightEntry:
     """The flight as stored in the session (the workshop's shape, ISO datetimes).
 
     `tz`: the current time zone, when the caller converts many rows (looking it up costs more
@@ -78,7 +83,7 @@ class Cursor:
 
 @dataclass(frozen=True)
 class FlightPage:
-    flights: list[dict[str, Any]]  # session-shaped dicts, by departure
+    flights: list[FlightEntry]  # session-shaped, by departure
     has_earlier: bool
     has_later: bool
     # The positions of the first and last flight, to the second (the dicts have minutes).
@@ -115,12 +120,12 @@ def _through_departure_idx(connection: BaseDatabaseWrapper) -> Iterator[None]:
         yield
 
 
-class FlightQuerySet(models.QuerySet):
+class FlightQuerySet(models.QuerySet["Flight"]):
     def on_day(self, day: date) -> FlightQuerySet:
         start, end = day_bounds(day)
         return self.filter(departure__gte=start, departure__lt=end)
 
-    def today(self, limit: int = 50) -> list[dict[str, Any]]:
+    def today(self, limit: int = 50) -> list[FlightEntry]:
         """Today's first flights (at most `limit`, by departure), departed or not."""
         start, end = day_bounds(timezone.localdate())
         return self.page(start=start, end=end, limit=limit).flights
@@ -183,7 +188,7 @@ class FlightQuerySet(models.QuerySet):
             **ends,
         )
 
-    def for_session(self, flight_id: int) -> tuple[dict[str, Any], datetime] | None:
+    def for_session(self, flight_id: int) -> tuple[FlightEntry, datetime] | None:
         """The flight as the session stores it, and its (aware) departure; None if unknown."""
         row = self.filter(flight_id=flight_id).values(*FLIGHT_FIELDS).first()
         return (as_session_flight(row), row["departure"]) if row else None
@@ -194,8 +199,16 @@ class FlightQuerySet(models.QuerySet):
         return span["first"], span["last"]
 
 
-class AirportQuerySet(models.QuerySet):
-    def directory(self) -> list[dict[str, Any]]:
+class AirportRow(TypedDict):
+    airport_id: int
+    iata: str | None
+    name: str
+    geo__city: str | None
+    geo__country: str | None
+
+
+class AirportQuerySet(models.QuerySet["Airport"]):
+    def directory(self) -> list[AirportRow]:
         """Every airport with its city and country (airport LEFT JOIN airport_geo)."""
         return list(
             self.order_by("airport_id").values(

@@ -57,9 +57,9 @@ def flight_list(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "flights/list.html", context, status=form.status())
 
-    data = form.cleaned_data
+    cleaned = form.cleaned_data
     start, end = form.bounds()
-    from_match, to_match = data.get("from_match"), data.get("to_match")
+    from_match, to_match = cleaned.get("from_match"), cleaned.get("to_match")
     page = Flight.objects.page(
         start=start,
         end=end,
@@ -71,7 +71,7 @@ def flight_list(request: HttpRequest) -> HttpResponse:
     )
     context.update(
         {
-            "day": data["day"],
+            "day": cleaned["day"],
             "flights": page.flights,
             "links": {name: _list_url(query) for name, query in form.links(page).items()},
             "page_query": form.query(),

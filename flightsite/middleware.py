@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import UpdateError
@@ -32,7 +33,7 @@ class DatabaseUnavailableMiddleware:
     Only connection-level errors: a programming error in a query must stay a 500 and be fixed.
     """
 
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -74,7 +75,11 @@ class ValkeySessionMiddleware(SessionMiddleware):
             return session_ended()
 
 
-def client_address(remote_addr: str, forwarded_for: str, trusted: list) -> str:
+def client_address(
+    remote_addr: str,
+    forwarded_for: str,
+    trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
+) -> str:
     """The client's address: walk X-Forwarded-For from the right (the entry our own proxy
     added) past every trusted proxy; the first untrusted address is the client. Anything a
     client wrote further left is ignored, so it cannot choose its own address."""
@@ -96,7 +101,7 @@ class TrustedProxyMiddleware:
     X-Forwarded-For (so the login throttle counts clients, not the proxy). Off by default:
     X-Forwarded-For is then ignored, as a client can send anything in it."""
 
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.trusted = settings.TRUSTED_PROXIES
 
@@ -113,7 +118,7 @@ class TrustedProxyMiddleware:
 class MethodNotAllowedPageMiddleware:
     """Django answers a wrong method with an empty 405; give it a page that says so."""
 
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

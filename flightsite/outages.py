@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import valkey
 import valkey.client
@@ -39,7 +39,13 @@ import valkey.exceptions as vx
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django_valkey.exceptions import ConnectionInterrupted
-from valkey.connection import DefaultParser
+
+if TYPE_CHECKING:
+    # valkey-py picks DefaultParser at import (libvalkey's when installed, else pure Python):
+    # a variable, so the checker sees the base class both share.
+    from valkey._parsers import BaseParser as DefaultParser
+else:
+    from valkey.connection import DefaultParser
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +85,8 @@ class OutageParser(DefaultParser):
         # A command a Lua script may not run comes back as a plain ERR, not NOPERM.
         if response.startswith("ERR ACL failure in script"):
             return vx.NoPermissionError(response[4:])
-        return super().parse_error(response)
+        error: Exception = super().parse_error(response)  # type: ignore[no-untyped-call]
+        return error
 
 
 # For `except STORE_ERRORS:`. ConnectionInterrupted is django-valkey's wrapper around whatever
@@ -219,17 +226,19 @@ def reset_breakers() -> None:
         _breakers.clear()
 
 
+# valkey-py leaves the methods overridden here (and parse_error above) unannotated: calling them
+# through super() is what the `type: ignore[no-untyped-call]` comments below are for.
 class BreakerPipeline(valkey.client.Pipeline):
     """A pipeline that goes through its client's breaker too (the session page and the admin
     read sessions pipelined)."""
 
     breaker: Breaker
 
-    def execute(self, raise_on_error: bool = True):
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
         guard = self.breaker
         guard.allow()
         try:
-            result = super().execute(raise_on_error)
+            result: list[Any] = super().execute(raise_on_error)  # type: ignore[no-untyped-call]
         except (vx.ConnectionError, vx.TimeoutError, TimeoutError):
             guard.failure()
             raise
@@ -246,7 +255,7 @@ class BreakerValkey(valkey.Valkey):
     every pipeline through BreakerPipeline.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         params = self.connection_pool.connection_kwargs
         where = params.get("path") or f"{params.get('host')}:{params.get('port')}"
@@ -257,17 +266,17 @@ class BreakerValkey(valkey.Valkey):
         return get_breaker(self._breaker_name, ValkeyCircuitOpen)
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> BreakerPipeline:
-        pipe = BreakerPipeline(
+        pipe = BreakerPipeline(  # type: ignore[no-untyped-call]
             self.connection_pool, self.response_callbacks, transaction, shard_hint
         )
         pipe.breaker = self.breaker
         return pipe
 
-    def execute_command(self, *args, **options):
+    def execute_command(self, *args: Any, **options: Any) -> Any:
         guard = self.breaker
         guard.allow()
         try:
-            result = super().execute_command(*args, **options)
+            result = super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         except (vx.ConnectionError, vx.TimeoutError, TimeoutError) as exc:
             if "now a slave" in str(exc):
                 # Sentinel failed over: the old primary answered READONLY and valkey-py

@@ -161,7 +161,7 @@ DB_READ_TIMEOUT = env.int("DB_READ_TIMEOUT", 1 if SERVING else 0, minimum=0)
 DB_WRITE_TIMEOUT = env.int("DB_WRITE_TIMEOUT", 1 if SERVING else 0, minimum=0)
 
 
-def database(url: str) -> dict:
+def database(url: str) -> dj_database_url.DBConfig:
     """A DATABASES entry from a URL, with this site's options (also used by test_settings)."""
     try:
         config = dj_database_url.parse(url, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)

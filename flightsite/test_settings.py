@@ -18,8 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from flightsite.env import env
 from flightsite.settings import *  # noqa: F403 (the site's settings, then the test databases)
-from flightsite.settings import DATABASES, database, env
+from flightsite.settings import DATABASES, database
 
 TEST_DB = env.choice("FLIGHTSITE_TEST_DB", ("sqlite", "sqlite3", "mysql", "mariadb"), "sqlite")
 TEST_ON_MYSQL = TEST_DB in ("mysql", "mariadb")
@@ -38,11 +39,11 @@ if TEST_ON_MYSQL:
         _url = urlunsplit((_server.scheme, _server.netloc, f"/{_name}{_suffix}", _server.query, ""))
         _config = database(_url)
         # What the settings add on top of the URL (flughafendb: TIME_ZONE, no migrations).
-        for _key in ("TIME_ZONE", "TEST"):
-            if _key in DATABASES[_alias]:
-                _config[_key] = (
-                    dict(DATABASES[_alias][_key]) if _key == "TEST" else DATABASES[_alias][_key]
-                )
+        _site = DATABASES[_alias]
+        if "TIME_ZONE" in _site:
+            _config["TIME_ZONE"] = _site["TIME_ZONE"]
+        if "TEST" in _site:
+            _config["TEST"] = dict(_site["TEST"])
         _config.setdefault("TEST", {}).update(
             {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
         )

@@ -1,14 +1,22 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from flightsite.admin import ReadOnlyAdmin
 
 from .admin_sessions import PassengerSessionsMixin
 from .models import Passenger, PassengerDetails
 
+if TYPE_CHECKING:  # django-stubs' inlines are generic in their models, Django's are not
+    _DetailsInline = admin.StackedInline[PassengerDetails, Passenger]
+else:
+    _DetailsInline = admin.StackedInline
 
-class PassengerDetailsInline(admin.StackedInline):
+
+class PassengerDetailsInline(_DetailsInline):
     """The passenger's details (passengerdetails, one row per passenger) on their page."""
 
     model = PassengerDetails
@@ -20,10 +28,10 @@ class PassengerDetailsInline(admin.StackedInline):
     fields = ("birthdate", "sex", "street", "zip", "city", "country", "emailaddress", "telephoneno")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.signals import user_login_failed
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 KIND = "admin"
 
 
-def admin_login(request: HttpRequest, **kwargs) -> HttpResponse:
+def admin_login(request: HttpRequest, **kwargs: Any) -> HttpResponse:
     if request.method == "POST":
         try:
             wait = throttle.blocked_for(request, KIND, request.POST.get("username", ""))
@@ -38,7 +39,9 @@ def admin_login(request: HttpRequest, **kwargs) -> HttpResponse:
 
 
 @receiver(user_login_failed)
-def count_failed_admin_login(sender, credentials: dict, request=None, **kwargs) -> None:
+def count_failed_admin_login(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
     """Django's authenticate() failed (the admin login form): count it for client and user."""
     if request is None:
         return

@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
+from django.contrib.admin import ModelAdmin
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
 from passengers.models import Passenger
 from passengers.session_store import live as live_sessions
+from passengers.session_store import mask
 
 audit = logging.getLogger("passengers.audit")
 
@@ -40,9 +42,10 @@ def _log_end(request: HttpRequest, session: live_sessions.LiveSession | None, ho
     where = session.masked_key if session else "?"
     passport = session.passportno if session else ""
     audit.info("%s ended session %s (passport %s) %s", request.user, where, passport or "-", how)
-    if session is not None and session.passenger_id is not None:
+    user = request.user
+    if session is not None and session.passenger_id is not None and user.is_authenticated:
         LogEntry.objects.create(
-            user_id=request.user.pk,
+            user_id=user.pk,
             content_type=ContentType.objects.get_for_model(Passenger),
             object_id=str(session.passenger_id),
             object_repr=passport or str(session.passenger_id),
@@ -83,7 +86,7 @@ def end_live_session(request: HttpRequest) -> HttpResponse:
     session = live_sessions.peek(key) if key else None
     if key and live_sessions.end(key):
         _log_end(request, session, "from the live sessions list")
-        messages.success(request, f"Session {live_sessions.mask(key)} ended.")
+        messages.success(request, f"Session {mask(key)} ended.")
     else:
         messages.info(request, "That session had already ended.")
     back = reverse("admin:live_sessions")
@@ -91,14 +94,20 @@ def end_live_session(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(f"{back}?cursor={cursor}" if cursor else back)
 
 
-class PassengerSessionsMixin:
+if TYPE_CHECKING:  # what the mixin is mixed into (django-stubs' ModelAdmin is generic)
+    _PassengerAdmin = ModelAdmin[Passenger]
+else:
+    _PassengerAdmin = object
+
+
+class PassengerSessionsMixin(_PassengerAdmin):
     """For PassengerAdmin: the passenger's live sessions on their page, each with "end"."""
 
     change_form_template = "admin/passengers/passenger/change_form_sessions.html"
 
-    def get_urls(self) -> list[Any]:
-        urls = super().get_urls()  # type: ignore[misc]
-        view = self.admin_site.admin_view(self.end_session_view)  # type: ignore[attr-defined]
+    def get_urls(self) -> list[URLPattern]:
+        urls = super().get_urls()
+        view = self.admin_site.admin_view(self.end_session_view)
         return [path("<int:passenger_id>/sessions/end/", view, name="passenger_end_session"), *urls]
 
     def change_view(
@@ -109,7 +118,7 @@ class PassengerSessionsMixin:
             extra_context["live_sessions"] = live_sessions.sessions_of(int(object_id))
             extra_context["can_view_sessions"] = True
             extra_context["can_end_sessions"] = can_end_sessions(request)
-        return super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def end_session_view(self, request: HttpRequest, passenger_id: int) -> HttpResponse:
         if request.method != "POST":

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
@@ -15,7 +16,7 @@ def passenger_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
     """Redirect to the login page (keeping where the user wanted to go) unless logged in."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not sess.is_logged_in(request.session):
             login = reverse("passengers:login")
             if request.method == "GET" and request.path != "/":

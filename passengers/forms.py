@@ -29,7 +29,7 @@ class LoginForm(forms.Form):
     )
 
     def clean_passportno(self) -> str:
-        value = self.cleaned_data["passportno"].upper()
+        value: str = self.cleaned_data["passportno"].upper()
         if not PASSPORT_RE.match(value):
             raise forms.ValidationError("A passport number has only letters and digits.")
         return value

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import models
 
+from .session import PassengerEntry
 
-class PassengerQuerySet(models.QuerySet):
-    def for_login(self, passportno: str) -> dict[str, Any] | None:
-        """The session's passenger dict for a passport number, or None if unknown.
+if TYPE_CHECKING:  # the model its QuerySet["..."] is of (ruff does not read that string)
+    from .models import Passenger  # noqa: F401
+
+
+class PassengerQuerySet(models.QuerySet["Passenger"]):
+    def for_login(self, passportno: str) -> tuple[int, PassengerEntry] | None:
+        """(passenger_id, the session's passenger entry) for a passport number, or None if
+        unknown.
 
         One query (passenger LEFT JOIN passengerdetails on the unique passportno index).
         """
@@ -28,8 +34,7 @@ class PassengerQuerySet(models.QuerySet):
         )
         if row is None:
             return None
-        return {
-            "passenger_id": row["passenger_id"],
+        return row["passenger_id"], {
             "passportno": row["passportno"].strip(),
             "firstname": row["firstname"],
             "lastname": row["lastname"],

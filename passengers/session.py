@@ -169,7 +169,7 @@ def _identity(item: Any) -> Any:
     return repr(item)  # any other JSON value: its exact content
 
 
-def _merge_list(key: str, before: Any, mine: list, theirs: list) -> list:
+def _merge_list(key: str, before: Any, mine: list[Any], theirs: list[Any]) -> list[Any]:
     old = before if isinstance(before, list) else []
     old_ids = {_identity(x) for x in old}
     mine_ids = {_identity(x) for x in mine}

@@ -21,6 +21,7 @@ These ~40 lines do exactly the two counters, atomically, with the real Retry-Aft
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
@@ -67,8 +68,9 @@ def _keys_and_limits(request: HttpRequest, kind: str, account: str) -> tuple[lis
     return keys, limits
 
 
-def _valkey():
-    return caches["sessions"].client.get_client(write=True)
+def _valkey() -> Any:
+    cache: Any = caches["sessions"]  # django-valkey's cache (BaseCache has no .client)
+    return cache.client.get_client(write=True)
 
 
 def blocked_for(request: HttpRequest, kind: str, account: str) -> int:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -65,7 +66,11 @@ def login(request: HttpRequest) -> HttpResponse:
 
 
 def _retry_later(
-    request: HttpRequest, context: dict, message: str, status: int = 503, after: int | None = None
+    request: HttpRequest,
+    context: dict[str, Any],
+    message: str,
+    status: int = 503,
+    after: int | None = None,
 ) -> HttpResponse:
     """The login form again, with what was typed, a message and Retry-After."""
     form = context["form"]
@@ -76,7 +81,7 @@ def _retry_later(
     return form_again(request, "passengers/login.html", context, status=status, retry=after)
 
 
-def _blocked(request: HttpRequest, context: dict, wait: int) -> HttpResponse:
+def _blocked(request: HttpRequest, context: dict[str, Any], wait: int) -> HttpResponse:
     # The message and Retry-After say the same: the throttle's real remaining time.
     return _retry_later(
         request,
@@ -87,7 +92,7 @@ def _blocked(request: HttpRequest, context: dict, wait: int) -> HttpResponse:
     )
 
 
-def _login_post(request: HttpRequest, form: LoginForm, context: dict) -> HttpResponse:
+def _login_post(request: HttpRequest, form: LoginForm, context: dict[str, Any]) -> HttpResponse:
     typed = request.POST.get("passportno", "")
     wait = throttle.blocked_for(request, "passport", typed)
     if wait:
@@ -96,20 +101,21 @@ def _login_post(request: HttpRequest, form: LoginForm, context: dict) -> HttpRes
         return render(request, "passengers/login.html", context, status=400)
 
     try:
-        info = Passenger.objects.for_login(form.cleaned_data["passportno"])
+        found = Passenger.objects.for_login(form.cleaned_data["passportno"])
     except DB_ERRORS as exc:
         logger.error("Login failed, database unavailable: %s", exc)
         return _retry_later(
             request, context, "We cannot check passports right now. Please try again in a moment."
         )
-    if info is None:
+    if found is None:
         throttle.record_failure(request, "passport", typed)
         form.add_error("passportno", "We found no passenger with this passport number.")
         return render(request, "passengers/login.html", context, status=403)
 
+    passenger_id, info = found
     sess.log_in(
         request.session,
-        info.pop("passenger_id"),
+        passenger_id,
         info,
         client_ip=request.META.get("REMOTE_ADDR", ""),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),

@@ -18,6 +18,8 @@ from flightsite.flughafendb.demo_data import passport_number
 from flightsite.flughafendb.router import LEGACY_ALIAS
 from flightsite.flughafendb.testing import prepare_test_database
 
+from .helpers import RawValkey
+
 BOTH_DBS = ["default", LEGACY_ALIAS]
 
 
@@ -51,7 +53,7 @@ def valkey_cache_server(valkey_servers: EmbeddedValkey) -> ValkeyServer:
 
 
 @pytest.fixture
-def valkey_cache_client(valkey_cache_server: ValkeyServer) -> Iterator[valkey.Valkey]:
+def valkey_cache_client(valkey_cache_server: ValkeyServer) -> Iterator[RawValkey]:
     """A raw client on the cache server (emptied before every test by `valkey_client`)."""
     client = valkey.Valkey(host="127.0.0.1", port=valkey_cache_server.port, decode_responses=True)
     yield client
@@ -61,7 +63,7 @@ def valkey_cache_client(valkey_cache_server: ValkeyServer) -> Iterator[valkey.Va
 @pytest.fixture(autouse=True)
 def valkey_client(
     valkey_server: ValkeyServer, valkey_cache_server: ValkeyServer
-) -> Iterator[valkey.Valkey]:
+) -> Iterator[RawValkey]:
     """A raw client on the session server; both servers are emptied before every test."""
     with valkey.Valkey(host="127.0.0.1", port=valkey_cache_server.port) as cache:
         cache.flushdb()

@@ -8,21 +8,28 @@ from django.conf import settings
 from django.test import Client
 from valkey.client import NEVER_DECODE
 
+from passengers.session import FlightEntry
 from passengers.session_store import SessionCodec, valkey_key
+from weather.cities import City, find_city
 
 SESSION_PREFIX = "flight_session:"
 
+# A valkey.Valkey client. valkey-py gives its sync and asyncio clients one signature, so every
+# command "returns" Awaitable[Any] | Any; the tests' raw clients are typed Any instead.
+RawValkey = Any
 
-def raw_value(valkey_client: Any, key: str) -> bytes | None:
+
+def raw_value(valkey_client: Any, key: str) -> bytes:
     """The bytes stored under `key` (the test client decodes responses; session values are
-    msgpack)."""
-    return valkey_client.execute_command("GET", key, **{NEVER_DECODE: True})
+    msgpack). Fails the test if there are none."""
+    raw: bytes | None = valkey_client.execute_command("GET", key, **{NEVER_DECODE: True})
+    assert raw is not None, f"{key} is missing in Valkey"
+    return raw
 
 
-def stored_session(valkey_client: Any, session_key: str) -> dict[str, Any] | None:
-    """The session `session_key` as stored in Valkey, decoded; None when there is none."""
-    raw = raw_value(valkey_client, valkey_key(session_key))
-    return None if raw is None else SessionCodec.decode(raw)[1]
+def stored_session(valkey_client: Any, session_key: str) -> dict[str, Any]:
+    """The session `session_key` as stored in Valkey, decoded (fails the test if missing)."""
+    return SessionCodec.decode(raw_value(valkey_client, valkey_key(session_key)))[1]
 
 
 def session_keys(valkey_client: Any) -> list[str]:
@@ -30,16 +37,31 @@ def session_keys(valkey_client: Any) -> list[str]:
     return [k for k in valkey_client.keys(SESSION_PREFIX + "*")]
 
 
-def session_key_of(client: Client) -> str | None:
+def session_cookie(client: Client) -> str | None:
+    """The client's session cookie; None when it has none."""
     cookie = client.cookies.get(settings.SESSION_COOKIE_NAME)
     return cookie.value if cookie and cookie.value else None
+
+
+def session_key_of(client: Client) -> str:
+    """The session key of a client that has a session (fails the test otherwise)."""
+    key = session_cookie(client)
+    assert key is not None, "the client has no session cookie"
+    return key
+
+
+def city(country: str, zip_code: str) -> City:
+    """A city of weather/cities.py that the tests rely on (fails the test if it is gone)."""
+    found = find_city(country, zip_code)
+    assert found is not None, (country, zip_code)
+    return found
 
 
 def login(client: Client, passport: str):
     return client.post("/login/", {"passportno": passport})
 
 
-def tomorrows_flights(limit: int = 50) -> list[dict[str, Any]]:
+def tomorrows_flights(limit: int = 50) -> list[FlightEntry]:
     """The first flights of tomorrow, as the session stores them: flights the site offers
     (not departed) whatever the time the test runs at."""
     from django.utils import timezone

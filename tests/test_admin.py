@@ -54,6 +54,7 @@ def test_delete_is_refused(admin_client, passport):
     assert admin_client.post(url, {"post": "yes"}).status_code == 403
     assert Passenger.objects.filter(pk=passenger.pk).exists()
     flight = Flight.objects.first()
+    assert flight is not None
     assert (
         admin_client.post(admin_url(Flight, "delete", flight.pk), {"post": "yes"}).status_code
         == 403
@@ -74,6 +75,7 @@ def test_search_passengers_by_passport_and_name(admin_client, passport):
 
 def test_flight_change_page_shows_airports(admin_client):
     flight = Flight.objects.select_related("from_airport", "to_airport").first()
+    assert flight is not None
     page = admin_client.get(admin_url(Flight, "change", flight.pk))
     assert page.status_code == 200
     assert flight.from_airport.name in page.text
@@ -92,7 +94,8 @@ def test_search_passengers_by_city(admin_client, passport):
     assert passport in by_city.text
     others = PassengerDetails.objects.exclude(city=passenger.details.city)
     assert others.exists()
-    assert others.first().passenger.passportno not in by_city.text
+    other = others.first()
+    assert other is not None and other.passenger.passportno not in by_city.text
     # Words are combined: a first name and a city.
     both = admin_client.get(
         admin_url(Passenger), {"q": f"{passenger.firstname} {passenger.details.city}"}

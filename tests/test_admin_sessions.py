@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from io import StringIO
 from urllib.parse import unquote
 
@@ -108,7 +109,8 @@ def test_end_from_the_list_is_logged(staff, valkey_client, passport, caplog):
     assert user.get("/").status_code == 302  # that passenger is logged out
     assert any("ended session" in r.getMessage() for r in caplog.records)
     entry = LogEntry.objects.get()
-    assert entry.user.username == "staff" and "Ended session" in entry.change_message
+    assert User.objects.get(pk=entry.user_id).username == "staff"
+    assert "Ended session" in entry.change_message
 
 
 def test_passenger_page_lists_and_ends_their_sessions(staff, valkey_client, passport):
@@ -157,6 +159,15 @@ def test_command_count_list_show_end(valkey_client, passport):
     with pytest.raises(CommandError) as missing:
         run("show", key)
     assert missing.value.returncode == 1
+
+
+def test_command_progress_bar_on_a_terminal(valkey_client, monkeypatch):
+    """On a terminal, count and purge show a progress bar on stderr (unless --verbosity 0)."""
+    make_sessions(valkey_client, 3)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert run("count").strip() == "3"
+    assert run("--verbosity", "0", "count").strip() == "3"
+    assert "Ended 3 session(s)" in run("purge", "--yes")
 
 
 def test_command_end_key_and_purge(valkey_client, passport):

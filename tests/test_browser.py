@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import valkey
 from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -32,6 +31,7 @@ from playwright.sync_api import (
     Locator,
     Page,
     Response,
+    ViewportSize,
     expect,
     sync_playwright,
 )
@@ -41,7 +41,7 @@ from passengers.session_store import live as live_sessions
 from passengers.session_store import valkey_key
 
 from .conftest import BOTH_DBS
-from .helpers import SESSION_PREFIX, tomorrows_flights
+from .helpers import SESSION_PREFIX, RawValkey, tomorrows_flights
 from .helpers import stored_session as stored_session_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,8 +59,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-DESKTOP = {"width": 1280, "height": 800}
-MOBILE = {"width": 375, "height": 812}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+MOBILE: ViewportSize = {"width": 375, "height": 812}
 # Generous: CI is a busy 2-core machine, sometimes with MariaDB behind the live server.
 TIMEOUT_MS = 20_000
 expect.set_options(timeout=TIMEOUT_MS)
@@ -121,7 +121,7 @@ def open_page(
     js_errors: list[str] = []  # uncaught page errors and failed static files
 
     def make(
-        viewport: dict[str, int] = DESKTOP, javascript: bool = True, user_agent: str | None = None
+        viewport: ViewportSize = DESKTOP, javascript: bool = True, user_agent: str | None = None
     ) -> Page:
         context = browser.new_context(
             base_url=live_server.url,
@@ -129,7 +129,7 @@ def open_page(
             java_script_enabled=javascript,
             locale="en-GB",
             reduced_motion="reduce",
-            **({"user_agent": user_agent} if user_agent else {}),
+            user_agent=user_agent,  # None: Chromium's own
         )
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
@@ -192,15 +192,13 @@ def session_key(page: Page) -> str | None:
     return None
 
 
-def stored_session(client: valkey.Valkey, page: Page) -> dict[str, Any]:
+def stored_session(client: RawValkey, page: Page) -> dict[str, Any]:
     key = session_key(page)
     assert key, "the browser has no session cookie"
-    data = stored_session_of(client, key)
-    assert data is not None, f"{valkey_key(key)} is missing in Valkey"
-    return data
+    return stored_session_of(client, key)
 
 
-def session_keys(client: valkey.Valkey) -> list[str]:
+def session_keys(client: RawValkey) -> list[str]:
     return client.keys(SESSION_PREFIX + "*")
 
 
@@ -298,7 +296,7 @@ def press_and_wait(page: Page, key: str) -> None:
 @needs_chromium
 @live_db
 def test_whole_flow_in_a_real_browser(
-    open_page: Callable[..., Page], valkey_client: valkey.Valkey, passport: str
+    open_page: Callable[..., Page], valkey_client: RawValkey, passport: str
 ) -> None:
     page = open_page()
 
@@ -335,7 +333,8 @@ def test_whole_flow_in_a_real_browser(
     expect(page.get_by_test_id("passport")).to_have_text(passport)
     expect(page.get_by_test_id("weather-card")).to_contain_text("No weather yet")
     expect(page.get_by_test_id("flights-card")).to_contain_text("No flights yet")
-    assert 0 < valkey_client.ttl(valkey_key(session_key(page))) <= settings.SESSION_COOKIE_AGE
+    key = session_key(page)
+    assert key and 0 < valkey_client.ttl(valkey_key(key)) <= settings.SESSION_COOKIE_AGE
     shot(page, "03-dashboard-empty")
 
     # Weather: the country fills the city select from /weather/cities/ without a reload.
@@ -408,6 +407,7 @@ def test_whole_flow_in_a_real_browser(
 
     # Log out with the header button: the key is deleted at once.
     old_key = session_key(page)
+    assert old_key is not None
     submit(page, page.locator(".site-header").get_by_role("button", name="Log out"))
     expect(page).to_have_url(at_path(r"/login/"))
     expect(page.locator(".message-info")).to_contain_text("You are logged out")
@@ -431,7 +431,7 @@ def test_whole_flow_in_a_real_browser(
 @needs_chromium
 @live_db
 def test_weather_without_javascript(
-    open_page: Callable[..., Page], valkey_client: valkey.Valkey, passport: str
+    open_page: Callable[..., Page], valkey_client: RawValkey, passport: str
 ) -> None:
     page = open_page(javascript=False)
     log_in(page, passport)
@@ -580,7 +580,7 @@ def test_form_errors_are_tied_to_their_fields(client: Any) -> None:
 @needs_chromium
 @live_db
 def test_flights_page_in_a_real_browser(
-    open_page: Callable[..., Page], valkey_client: valkey.Valkey, passport: str, noon: datetime
+    open_page: Callable[..., Page], valkey_client: RawValkey, passport: str, noon: datetime
 ) -> None:
     """Today from now, earlier, the day picker, later, adding from page 2 (back to the same
     page and row), the airport filter, and a hostile query string."""
@@ -632,7 +632,7 @@ def test_flights_page_in_a_real_browser(
     # The airport filter: a city means all of its airports; the datalist suggests them.
     page.goto(f"/flights/?day={tomorrow}")
     cities = {"London": {"LHR", "LGW"}, "Paris": {"CDG", "ORY"}, "Tokyo": {"HND", "NRT"}}
-    arrivals_tomorrow = {f["to_iata"] for f in tomorrows_flights(200)}
+    arrivals_tomorrow = {f["to_iata"] for f in tomorrows_flights(200) if f["to_iata"]}
     # A city with two airports if tomorrow has flights there (60 a day), else any airport.
     city, codes = next(
         ((c, iatas) for c, iatas in cities.items() if iatas & arrivals_tomorrow),
@@ -681,7 +681,7 @@ def test_every_page_passes_axe(
     open_page: Callable[..., Page],
     passport: str,
     noon: datetime,
-    viewport: dict[str, int],
+    viewport: ViewportSize,
     django_user_model: Any,
 ) -> None:
     """axe-core finds no serious or critical violation on any page, logged out and in, with
@@ -743,7 +743,7 @@ def test_every_page_passes_axe(
 @needs_chromium
 @live_db
 def test_keyboard_only_flow(
-    open_page: Callable[..., Page], valkey_client: valkey.Valkey, passport: str, noon: datetime
+    open_page: Callable[..., Page], valkey_client: RawValkey, passport: str, noon: datetime
 ) -> None:
     """The whole flow without a mouse: log in, fetch the weather, add a flight on page 2 of
     tomorrow, remove it, log out. Every element the focus passes shows it."""
@@ -814,7 +814,7 @@ PHONE_AGENT = (
 @live_db
 def test_session_page_devices_and_admin_in_a_real_browser(
     open_page: Callable[..., Page],
-    valkey_client: valkey.Valkey,
+    valkey_client: RawValkey,
     passport: str,
     django_user_model: Any,
 ) -> None:
@@ -852,6 +852,7 @@ def test_session_page_devices_and_admin_in_a_real_browser(
     expect(admin.get_by_test_id("session-count")).to_contain_text("3 live sessions")
     shot(admin, "21-admin-live-sessions", doc="admin-sessions")
     phone_key = session_key(phone)
+    assert phone_key
     row = admin.locator(f"tr[data-session='{live_sessions.handle_of(phone_key)}']")
     submit(admin, row.get_by_role("button", name=re.compile("End")))
     expect(admin.locator(".messagelist")).to_contain_text("ended")

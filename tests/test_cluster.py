@@ -120,7 +120,8 @@ def test_devices_and_log_out_everywhere_on_a_cluster(cluster, settings, passport
         assert page.status_code == 200 and page.text.count('name="session"') == 2
 
         assert live_sessions.count() == (7, True)
-        seen, cursor = [], "0"
+        seen: list[str] = []
+        cursor: str | None = "0"
         while cursor:
             found = live_sessions.scan_page(cursor, page_size=2)
             seen += [s.session_key for s in found.sessions]

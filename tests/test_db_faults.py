@@ -26,6 +26,8 @@ from .helpers import login
 
 pytest.importorskip("MySQLdb", reason="needs mysqlclient (make test EXTRAS=test,mysql)")
 
+from flightsite.backends.mysql import base as mysql_backend
+
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
 
@@ -194,7 +196,9 @@ def test_database_hanging_mid_connection_costs_one_read_timeout(client, settings
             with contextlib.suppress(Exception):  # gunicorn: closed after the failed request
                 connections[LEGACY_ALIAS].close()
             assert client.get("/flights/").status_code == 200  # connected again
-            connections[LEGACY_ALIAS].health_check_done = False
+            legacy = connections[LEGACY_ALIAS]
+            assert isinstance(legacy, mysql_backend.DatabaseWrapper)
+            legacy.health_check_done = False
             proxy.frozen.set()
             response, elapsed = timed(lambda: client.get("/flights/"))
             assert response.status_code == 503

@@ -12,7 +12,7 @@ import valkey
 from flightsite import embedded_valkey
 from passengers.session_store import SessionCodec, valkey_key
 
-from .helpers import flight_rows
+from .helpers import RawValkey, flight_rows
 from .topologies import (
     SiteClient,
     SiteProcess,
@@ -27,7 +27,8 @@ def dead_pid() -> int:
 
 
 def config(url: str, name: str) -> str:
-    return valkey.Valkey.from_url(url, decode_responses=True).config_get(name)[name]
+    client: RawValkey = valkey.Valkey.from_url(url, decode_responses=True)
+    return client.config_get(name)[name]
 
 
 def test_two_servers_sessions_noeviction_with_aof_cache_lru(tmp_path):
@@ -80,7 +81,7 @@ def test_sessions_survive_a_restart_of_the_embedded_server(tmp_path):
     first = embedded_valkey.EmbeddedValkey(tmp_path)
     urls = first.start()
     try:
-        client = valkey.Valkey.from_url(urls.sessions)
+        client: RawValkey = valkey.Valkey.from_url(urls.sessions)
         client.set("flight_session:kept", b"{}", ex=600)
         client.set("flight_session:expired", b"{}", px=50)
         valkey.Valkey.from_url(urls.cache).set("flightsite:1:weather:x", b"1")
@@ -142,8 +143,7 @@ def test_make_run_restart_keeps_the_user_logged_in(tmp_path, site_demo_db, passp
         assert passport in dashboard.text
         assert chosen_flight_ids(dashboard.text) == [flight_id]
         new_state = json.loads((tmp_path / embedded_valkey.STATE_FILE).read_text())
-        stored = valkey.Valkey.from_url(new_state["sessions"]["url"]).get(
-            valkey_key(browser.session_key)
-        )
+        sessions: RawValkey = valkey.Valkey.from_url(new_state["sessions"]["url"])
+        stored = sessions.get(valkey_key(browser.session_key))
         flights = SessionCodec.decode(stored)[1]["flights"]
         assert [f["flight_id"] for f in flights] == [int(flight_id)]

@@ -11,14 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-import valkey
 from django.core.cache import caches
 from django.test import Client
 
 from passengers.session_store import valkey_key
 
 from .conftest import BOTH_DBS
-from .helpers import login, raw_value, session_key_of, stored_session
+from .helpers import RawValkey, login, raw_value, session_cookie, session_key_of, stored_session
 from .topologies import info
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
@@ -27,7 +26,7 @@ USERS = 20
 
 
 @contextmanager
-def maxmemory(client: valkey.Valkey, limit: int) -> Iterator[None]:
+def maxmemory(client: RawValkey, limit: int) -> Iterator[None]:
     before = client.config_get("maxmemory")["maxmemory"]
     client.config_set("maxmemory", limit)
     try:
@@ -49,7 +48,7 @@ def test_filling_the_cache_evicts_cache_entries_and_no_session(
     valkey_client, valkey_cache_client, passport
 ):
     clients = logged_in_clients(passport, USERS)
-    sessions = {valkey_key(session_key_of(c)): None for c in clients}
+    sessions: dict[str, bytes | None] = {valkey_key(session_key_of(c)): None for c in clients}
     for key in sessions:
         sessions[key] = raw_value(valkey_client, key)
 
@@ -80,7 +79,7 @@ def test_a_full_session_store_refuses_new_writes_with_503_and_keeps_every_sessio
         assert response.status_code == 503
         assert response["Retry-After"]
         assert f'value="{passport}"' in response.text  # what was typed is kept
-        assert session_key_of(newcomer) is None
+        assert session_cookie(newcomer) is None
 
         # A change is refused too (503), the cookie is kept, nothing was written.
         response = first.post("/weather/", {"country": "GB", "zip": "B1", "units": "metric"})

@@ -15,6 +15,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
+from typing import TypeVar
 
 import pytest
 import valkey
@@ -31,7 +33,7 @@ from flightsite.outages import (
 from passengers.session_store import valkey_key
 
 from .conftest import BOTH_DBS
-from .helpers import login, session_key_of, tomorrows_flights
+from .helpers import RawValkey, login, session_cookie, session_key_of, tomorrows_flights
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -56,7 +58,7 @@ def start_valkey() -> Iterator[Callable[..., ValkeyServer]]:
             server.stop()
 
 
-def raw(server: ValkeyServer, **kwargs) -> valkey.Valkey:
+def raw(server: ValkeyServer, **kwargs) -> RawValkey:
     return valkey.Valkey(host="127.0.0.1", port=server.port, decode_responses=True, **kwargs)
 
 
@@ -77,12 +79,15 @@ def site_uses(settings, url: str, aliases: tuple[str, ...] = ("default", "sessio
         caches.close_all()
 
 
+T = TypeVar("T")
+
+
 def url_of(server: ValkeyServer, user: str = "", password: str = "") -> str:
     auth = f"{user}:{password}@" if user else ""
     return f"valkey://{auth}127.0.0.1:{server.port}/0"
 
 
-def timed(call: Callable[[], object]) -> tuple[object, float]:
+def timed(call: Callable[[], T]) -> tuple[T, float]:
     started = time.monotonic()
     result = call()
     return result, time.monotonic() - started
@@ -98,7 +103,8 @@ def assert_unavailable(response, *, kept_input: str | None = None) -> None:
 
 def stored(server: ValkeyServer, key: str) -> bytes | None:
     """The session's value as stored (whatever the serializer): compared, never decoded."""
-    return valkey.Valkey(host="127.0.0.1", port=server.port).get(valkey_key(key))
+    client: RawValkey = valkey.Valkey(host="127.0.0.1", port=server.port)
+    return client.get(valkey_key(key))
 
 
 def a_flight_id() -> str:
@@ -224,7 +230,7 @@ def test_hung_valkey_costs_one_timeout_then_the_breaker_answers_at_once(
             assert all(TIMEOUT * 0.8 < t < TIMEOUT * 2 + 0.5 for t in slow), slow
             # Breaker open: at once, for every page that needs the session.
             for path in ("/", "/flights/", "/weather/"):
-                response, elapsed = timed(lambda p=path: client.get(p))
+                response, elapsed = timed(partial(client.get, path))
                 assert_unavailable(response)
                 assert elapsed < 0.3, (path, elapsed)
             response, elapsed = timed(
@@ -235,7 +241,7 @@ def test_hung_valkey_costs_one_timeout_then_the_breaker_answers_at_once(
             # What never needs Valkey never waits: static files, the login page, /healthz.
             fresh = Client()
             for path in ("/static/css/site.css", "/login/"):
-                response, elapsed = timed(lambda p=path: fresh.get(p))
+                response, elapsed = timed(partial(fresh.get, path))
                 assert response.status_code == 200, path
                 assert elapsed < 0.3, (path, elapsed)
             response, elapsed = timed(lambda: client.get("/login/"))  # with the cookie
@@ -287,7 +293,7 @@ def test_out_of_memory_is_a_503_and_keeps_every_session(client, settings, start_
 
         newcomer = Client()
         assert_unavailable(login(newcomer, passport), kept_input=f'value="{passport}"')
-        assert session_key_of(newcomer) is None
+        assert session_cookie(newcomer) is None
         assert_unavailable(client.post("/flights/add/", {"flight_id": a_flight_id()}))
         weather = client.post("/weather/", {"country": "JP", "zip": "1000001"})
         assert_unavailable(weather, kept_input='value="1000001" selected')

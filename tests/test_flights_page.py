@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time, timedelta
+from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import pytest
@@ -49,11 +50,18 @@ def link(page: str, label: str) -> str | None:
     return found.group(1).replace("&amp;", "&") if found else None
 
 
+def href(page: str, label: str) -> str:
+    """The href of a link the page must have."""
+    found = link(page, label)
+    assert found is not None, f"no {label!r} link"
+    return found
+
+
 def ids(rows: list[dict[str, str]]) -> list[int]:
     return [int(r["flight_id"]) for r in rows]
 
 
-def day_flights(day, **filters) -> list[dict]:
+def day_flights(day, **filters) -> list[Any]:  # FlightEntry dicts, read by any key below
     start, end = day_bounds(day)
     qs = Flight.objects.filter(departure__gte=start, departure__lt=end, **filters)
     return [
@@ -108,7 +116,7 @@ def test_later_and_earlier_walk_a_whole_day(logged_in, noon):
     page_two = ids(flight_rows(second.text))
     assert page_one + page_two == expected  # nothing twice, nothing left out, in order
     assert link(second.text, "Later") is None
-    assert parse_qs(urlsplit(link(second.text, "Earlier")).query)["day"] == [str(tomorrow)]
+    assert parse_qs(urlsplit(href(second.text, "Earlier")).query)["day"] == [str(tomorrow)]
 
     back = logged_in.get(link(second.text, "Earlier"))
     assert ids(flight_rows(back.text)) == page_one
@@ -234,7 +242,7 @@ def test_repeated_parameters_use_the_last_one(logged_in, noon):
 def test_add_from_page_two_returns_to_the_same_page_and_row(logged_in, valkey_client, noon):
     tomorrow = noon.date() + timedelta(days=1)
     first = logged_in.get(f"/flights/?day={tomorrow}&to=")
-    second_url = link(first.text, "Later")
+    second_url = href(first.text, "Later")
     second = logged_in.get(second_url)
     query = urlsplit(second_url).query
     assert f'name="page" value="{query.replace("&", "&amp;")}"' in second.text
@@ -285,10 +293,16 @@ def test_unknown_flight_is_a_404(logged_in):
 
 def test_catalog_matches_names_and_codes():
     cat = catalog.catalog()
-    assert cat.match("lhr").label == "London Heathrow (LHR)"
-    assert cat.match(" LONDON ").label == "London (LHR, LGW)"
-    assert cat.match("Zürich").ids == cat.match("ZRH").ids  # accents do not matter
-    assert cat.match("são paulo").ids == cat.match("GRU").ids
+
+    def match(text: str) -> catalog.AirportMatch:
+        found = cat.match(text)
+        assert found is not None, text
+        return found
+
+    assert match("lhr").label == "London Heathrow (LHR)"
+    assert match(" LONDON ").label == "London (LHR, LGW)"
+    assert match("Zürich").ids == match("ZRH").ids  # accents do not matter
+    assert match("são paulo").ids == match("GRU").ids
     assert cat.match("Atlantis") is None
     assert catalog.normalise("  São   Paulo ") == "sao paulo"
 
@@ -301,6 +315,7 @@ def test_pages_follow_departures_to_the_second(logged_in, noon, settings):
     tomorrow = noon.date() + timedelta(days=1)
     start, _ = day_bounds(tomorrow)
     template = Flight.objects.filter(departure__gte=start).values().first()
+    assert template is not None
     base = start.replace(hour=3)  # before the demo's first departures (05:00)
     with legacy_writes_allowed():
         for n, seconds in enumerate((0, 10, 10, 59)):
@@ -317,6 +332,6 @@ def test_pages_follow_departures_to_the_second(logged_in, noon, settings):
     for _ in range(4):
         page = logged_in.get(url).text
         seen += ids(flight_rows(page))
-        url = link(page, "Later")
+        url = href(page, "Later")
     assert seen == [900_000, 900_001, 900_002, 900_003]
     assert "after=030059-900003" in url

@@ -15,6 +15,7 @@ from .helpers import (
     flight_rows,
     login,
     raw_value,
+    session_cookie,
     session_key_of,
     session_keys,
     stored_session,
@@ -78,7 +79,7 @@ def test_bad_or_unknown_passport_writes_nothing(client, valkey_client, value, st
     assert response.status_code == status
     assert "field-error" in response.text or "message-error" in response.text
     assert session_keys(valkey_client) == []
-    assert session_key_of(client) is None
+    assert session_cookie(client) is None
 
 
 def test_login_is_case_insensitive_and_trims(client, passport):

@@ -185,6 +185,7 @@ def test_every_flights_page_is_one_range_on_departure(analyzed_small_set: None) 
 def test_naive_datetimes_are_local_time(mariadb: str) -> None:
     """DATETIME has no zone: the stored wall-clock time is local time of TIME_ZONE."""
     flight = Flight.objects.on_day(timezone.localdate()).order_by("departure").first()
+    assert flight is not None
     with connections[LEGACY_ALIAS].cursor() as cursor:
         cursor.execute("SELECT departure FROM flight WHERE flight_id = %s", [flight.flight_id])
         (stored,) = cursor.fetchone()

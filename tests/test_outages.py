@@ -7,7 +7,14 @@ import pytest
 from django.db import OperationalError, connections
 
 from .conftest import BOTH_DBS
-from .helpers import login, session_key_of, session_keys, stored_session, tomorrows_flights
+from .helpers import (
+    login,
+    session_cookie,
+    session_key_of,
+    session_keys,
+    stored_session,
+    tomorrows_flights,
+)
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -30,7 +37,7 @@ def test_login_when_database_is_down_keeps_input(client, valkey_client, passport
         response = login(client, passport)
     assert response.status_code == 503
     assert f'value="{passport}"' in response.text
-    assert session_key_of(client) is None
+    assert session_cookie(client) is None
     assert session_keys(valkey_client) == []
 
 

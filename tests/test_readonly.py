@@ -94,7 +94,8 @@ def test_raw_executemany_is_refused() -> None:
 
 
 def test_reads_pass(passport: str) -> None:
-    assert Passenger.objects.for_login(passport)["passportno"] == passport
+    found = Passenger.objects.for_login(passport)
+    assert found is not None and found[1]["passportno"] == passport
     assert Flight.objects.today(limit=3)
     with connections[LEGACY_ALIAS].cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM passenger WHERE passportno = %s", [passport])
@@ -147,7 +148,8 @@ def test_legacy_writes_allowed_permits_writes() -> None:
         Passenger.objects.filter(pk=created.pk).update(firstname="Eva")
         with connections[LEGACY_ALIAS].cursor() as cursor:
             cursor.execute("UPDATE passenger SET lastname = %s WHERE passenger_id = %s", ["W", 1])
-    assert Passenger.objects.for_login("W0000001")["firstname"] == "Eva"
+    found = Passenger.objects.for_login("W0000001")
+    assert found is not None and found[1]["firstname"] == "Eva"
     assert Passenger.objects.get(pk=1).lastname == "W"
     # The permission ends with the block.
     refused(lambda: Passenger.objects.filter(pk=created.pk).update(firstname="Eve"))

@@ -8,12 +8,13 @@ changes and ends — with Valkey itself as the witness.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-import valkey
 
 from passengers.session_store import valkey_key
 
-from .helpers import stored_session
+from .helpers import RawValkey, stored_session
 from .topologies import SiteClient, SiteProcess, chosen_flight_ids
 
 
@@ -37,7 +38,7 @@ def two_instances(tmp_path, site_demo_db, valkey_servers):
         b.stop()
 
 
-def stored(valkey_client: valkey.Valkey, browser: SiteClient) -> dict | None:
+def stored(valkey_client: RawValkey, browser: SiteClient) -> dict[str, Any]:
     return stored_session(valkey_client, browser.session_key)
 
 

@@ -15,13 +15,13 @@ from flightsite.valkey_acl import CACHE_USER, SESSIONS_USER, USERS, acl_script
 from passengers.session_store import valkey_key
 
 from .conftest import BOTH_DBS
-from .helpers import login, session_key_of, tomorrows_flights
+from .helpers import RawValkey, login, session_key_of, tomorrows_flights
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def connect(port: int, user: str) -> valkey.Valkey:
+def connect(port: int, user: str) -> RawValkey:
     return valkey.Valkey(host="127.0.0.1", port=port, username=user, password=f"{user}-pw")
 
 

@@ -11,17 +11,18 @@ import pytest
 import responses
 from django.core.cache import caches
 
-from weather.cities import City, find_city
+from weather.cities import City
 from weather.providers import PROVIDERS
 from weather.providers.base import ProviderUnavailable, WeatherReport
 from weather.services import cache_key, fetch_weather
 
 from .conftest import BOTH_DBS
+from .helpers import city
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
-LONDON = find_city("GB", "EC1A")
-PARIS = find_city("FR", "75001")
+LONDON = city("GB", "EC1A")
+PARIS = city("FR", "75001")
 CACHE_PREFIX = "flightsite:1:"  # KEY_PREFIX and version of the `default` cache alias
 
 

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import requests
@@ -19,7 +20,6 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from responses import matchers
 
-from weather.cities import find_city
 from weather.providers import PROVIDERS, get_provider, http
 from weather.providers.base import (
     BadApiKey,
@@ -34,6 +34,7 @@ from weather.providers.openmeteo import WMO_CODES, OpenMeteoProvider, coordinate
 from weather.providers.openweathermap import OpenWeatherMapProvider
 
 from .conftest import BOTH_DBS
+from .helpers import city
 
 KEY = "sekrit-owm-key-0123456789"
 OWM_BASE = "https://owm.test/data/2.5"
@@ -41,10 +42,10 @@ OWM_URL = f"{OWM_BASE}/weather"
 OM_BASE = "https://om.test/v1"
 OM_URL = f"{OM_BASE}/forecast"
 
-LONDON = find_city("GB", "EC1A")
-BERLIN = find_city("DE", "10115")
-BIRMINGHAM = find_city("GB", "B1")
-SAO_PAULO = find_city("BR", "01000-000")
+LONDON = city("GB", "EC1A")
+BERLIN = city("DE", "10115")
+BIRMINGHAM = city("GB", "B1")
+SAO_PAULO = city("BR", "01000-000")
 
 OWM_OK = {
     "coord": {"lon": -0.1, "lat": 51.52},
@@ -55,7 +56,7 @@ OWM_OK = {
     "name": "London",
     "cod": 200,
 }
-OM_OK = {
+OM_OK: dict[str, Any] = {
     "latitude": 51.5,
     "longitude": -0.46,
     "current_units": {"temperature_2m": "°F", "wind_speed_10m": "mp/h"},
@@ -344,8 +345,11 @@ def test_wmo_table_is_complete():
 def test_one_shared_session_with_timeouts_and_retry():
     session = http.get_session()
     assert http.get_session() is session
-    assert session.headers["User-Agent"].startswith("flightsite/")
-    retry = session.get_adapter("https://api.openweathermap.org/").max_retries
+    agent = session.headers["User-Agent"]
+    assert isinstance(agent, str) and agent.startswith("flightsite/")
+    adapter = session.get_adapter("https://api.openweathermap.org/")
+    assert isinstance(adapter, requests.adapters.HTTPAdapter)
+    retry = adapter.max_retries
     assert retry.total == 2
     assert set(retry.status_forcelist) == {500, 502, 503, 504}
     assert retry.allowed_methods == frozenset({"GET"})
@@ -372,7 +376,7 @@ def test_registry_and_unknown_provider(settings):
 
 
 def test_system_checks(settings):
-    def ids() -> set[str]:
+    def ids() -> set[str | None]:
         return {m.id for m in checks.run_checks(tags=["weather"])}
 
     assert ids() == set()

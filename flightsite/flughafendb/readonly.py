@@ -45,7 +45,7 @@ def is_read(sql: str) -> bool:
     return True
 
 
-def _guard(execute: Any, sql: str, params: Any, many: bool, context: dict) -> Any:
+def _guard(execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
     if not _allowed.get() and not is_read(sql):
         raise LegacyWriteError(
             "flughafendb is read-only for the site; only `manage.py load_demo_data` writes to it. "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Model
 
 LEGACY_ALIAS = "flughafendb"
 
@@ -14,10 +15,10 @@ def is_legacy(app_label: str) -> bool:
 
 
 class FlughafendbRouter:
-    def db_for_read(self, model: type, **hints: Any) -> str | None:
+    def db_for_read(self, model: type[Model], **hints: Any) -> str | None:
         return LEGACY_ALIAS if is_legacy(model._meta.app_label) else None
 
-    def db_for_write(self, model: type, **hints: Any) -> str | None:
+    def db_for_write(self, model: type[Model], **hints: Any) -> str | None:
         return LEGACY_ALIAS if is_legacy(model._meta.app_label) else None
 
     def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool | None:

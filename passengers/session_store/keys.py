@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.conf import settings
 from django.utils.crypto import get_random_string, salted_hmac
@@ -26,7 +26,7 @@ KEY_LENGTH = TAG_LENGTH + RANDOM_LENGTH
 _VALID_KEY = re.compile(f"[a-z0-9]{{{KEY_LENGTH}}}")
 
 
-def valid_key(key: Any) -> bool:
+def valid_key(key: Any) -> TypeGuard[str]:
     """A key this store could have made (anything else in a cookie is no session)."""
     return isinstance(key, str) and _VALID_KEY.fullmatch(key) is not None
 

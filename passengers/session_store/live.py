@@ -277,9 +277,9 @@ def find_by_handle(tag: str, handle: str) -> str | None:
             return key
     for node in _nodes():
         for raw in node.scan_iter(match=f"{KEY_PREFIX}{{{tag}}}*", count=SCAN_COUNT):
-            key = session_key_of(raw)
-            if key and handle_of(key) == handle:
-                return key
+            found = session_key_of(raw)
+            if found and handle_of(found) == handle:
+                return found
     return None
 
 
@@ -352,7 +352,7 @@ def scan_page(cursor: str = "0", page_size: int = 50) -> Page:
     return Page(sessions, next_cursor)
 
 
-def iter_session_keys(progress: Callable[[int], None] | None = None) -> Iterator[str]:
+def iter_session_keys(progress: Callable[[int], object] | None = None) -> Iterator[str]:
     """Every session key, by SCAN on each node; `progress(n)` after each batch."""
     for node in _nodes():
         position = None
@@ -365,7 +365,7 @@ def iter_session_keys(progress: Callable[[int], None] | None = None) -> Iterator
 
 
 def count(
-    progress: Callable[[int], None] | None = None, deadline: float | None = None
+    progress: Callable[[int], object] | None = None, deadline: float | None = None
 ) -> tuple[int, bool]:
     """How many sessions (SCAN of every node), and whether that is all of them: counting
     stops once `deadline` (monotonic) has passed, the number is then a lower bound."""
@@ -382,7 +382,7 @@ def count(
     return total, True
 
 
-def purge(progress: Callable[[int], None] | None = None, batch: int = 500) -> int:
+def purge(progress: Callable[[int], object] | None = None, batch: int = 500) -> int:
     """End every session of the site; returns how many existed."""
     ended, pending = 0, []
     for key in iter_session_keys(progress):

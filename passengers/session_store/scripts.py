@@ -27,7 +27,8 @@ DELETE_BATCH = 500  # sessions per DELETE call (the rest in further calls)
 
 def sessions_client() -> Any:
     """The valkey-py client of the session store (the primary, also under Sentinel)."""
-    return caches[settings.SESSION_CACHE_ALIAS].client.get_client(write=True)
+    cache: Any = caches[settings.SESSION_CACHE_ALIAS]  # django-valkey's (BaseCache has no .client)
+    return cache.client.get_client(write=True)
 
 
 def _is_demoted(exc: BaseException) -> bool:
@@ -75,7 +76,7 @@ class Script:
         try:
             return self._run(client, keys, args)
         except (ReadOnlyError, ConnectionError) as exc:
-            pool = getattr(client, "connection_pool", None)
+            pool: Any = getattr(client, "connection_pool", None)
             if not _is_demoted(exc) or not hasattr(pool, "service_name"):
                 raise  # not Sentinel: a read-only server stays read-only
             # Sentinel failed over and the pool's connections still talk to the old primary,

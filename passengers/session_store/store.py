@@ -94,7 +94,7 @@ class SessionStore(SessionBase):
         """('PX', ms) for an idle age (the server's clock counts it), ('PXAT', ms since the
         epoch) for a fixed date; None when the session has ended (a past date, a
         non-positive age)."""
-        expiry = data.get(EXPIRY_KEY)
+        expiry: Any = data.get(EXPIRY_KEY)  # an age, a date (str) or nothing
         age = self._idle_age(expiry)
         if age is None:
             try:
@@ -118,13 +118,15 @@ class SessionStore(SessionBase):
         if self._load_error is not None and not hasattr(self, "_session_cache"):
             self.accessed = True
             raise self._load_error  # Valkey failed once in this request: do not wait again
-        return super()._get_session(no_load)
+        session: dict[str, Any] = super()._get_session(no_load)  # type: ignore[misc]  # private
+        return session
 
     async def _aget_session(self, no_load: bool = False) -> dict[str, Any]:
         if self._load_error is not None and not hasattr(self, "_session_cache"):
             self.accessed = True
             raise self._load_error
-        return await super()._aget_session(no_load)
+        session: dict[str, Any] = await super()._aget_session(no_load)  # type: ignore[misc]
+        return session
 
     _session = property(_get_session)  # SessionBase binds its own _get_session here
 
@@ -228,7 +230,7 @@ class SessionStore(SessionBase):
         if ttl is None:
             return  # born expired: there is nothing to keep
         payload = SessionCodec.encode(data, now)
-        pid = data.get(layout.PASSENGER_ID)
+        pid: Any = data.get(layout.PASSENGER_ID)  # an int, once logged in
         # Indexed under its passenger's tag only: a key made otherwise is in no one's devices.
         indexed = type(pid) is int and key[:TAG_LENGTH] in passenger_tags(pid)
         device = SessionCodec.encode_device(pid, now, *self._device) if indexed else b""

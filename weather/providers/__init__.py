@@ -47,7 +47,8 @@ def get_provider(name: str | None = None) -> WeatherProvider:
         raise ImproperlyConfigured(
             f"Unknown WEATHER_PROVIDER {key!r}; choose one of {', '.join(sorted(PROVIDERS))}"
         ) from None
-    return import_string(path)()
+    provider: WeatherProvider = import_string(path)()
+    return provider
 
 
 __all__ = [

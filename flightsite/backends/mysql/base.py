@@ -13,13 +13,16 @@ for this: https://docs.djangoproject.com/en/5.2/ref/databases/#subclassing-the-b
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import MySQLdb as Database  # the driver module, as django.db.backends.mysql.base names it
 from django.db import OperationalError
 from django.db.backends.mysql import base as mysql
 
 from flightsite.outages import Breaker, DatabaseCircuitOpen, get_breaker, mysql_error_is_outage
 
-Database = mysql.Database
+T = TypeVar("T")
 
 
 def _is_outage(exc: Exception) -> bool:
@@ -27,11 +30,11 @@ def _is_outage(exc: Exception) -> bool:
 
 
 class CursorWrapper(mysql.CursorWrapper):
-    def __init__(self, cursor, guard: Breaker) -> None:
+    def __init__(self, cursor: Any, guard: Breaker) -> None:
         super().__init__(cursor)
         self.guard = guard
 
-    def _guarded(self, run):
+    def _guarded(self, run: Callable[[], T]) -> T:
         self.guard.allow()
         try:
             result = run()
@@ -42,19 +45,23 @@ class CursorWrapper(mysql.CursorWrapper):
         self.guard.success()
         return result
 
-    def execute(self, query, args=None):
+    def execute(self, query: Any, args: Any = None) -> Any:
         return self._guarded(lambda: super(CursorWrapper, self).execute(query, args))
 
-    def executemany(self, query, args):
+    def executemany(self, query: Any, args: Any) -> Any:
         return self._guarded(lambda: super(CursorWrapper, self).executemany(query, args))
 
 
 class DatabaseWrapper(mysql.DatabaseWrapper):
+    # Set by BaseDatabaseWrapper (CONN_HEALTH_CHECKS, Django 4.1+); django-stubs omits them.
+    health_check_enabled: bool
+    health_check_done: bool
+
     @property
     def guard(self) -> Breaker:
         return get_breaker(f"database {self.alias}", DatabaseCircuitOpen)
 
-    def get_new_connection(self, conn_params):
+    def get_new_connection(self, conn_params: Any) -> Any:
         guard = self.guard
         guard.allow()
         try:
@@ -66,7 +73,7 @@ class DatabaseWrapper(mysql.DatabaseWrapper):
         guard.success()
         return connection
 
-    def create_cursor(self, name=None):
+    def create_cursor(self, name: Any = None) -> CursorWrapper:
         return CursorWrapper(self.connection.cursor(), self.guard)
 
     def close_if_health_check_failed(self) -> None:

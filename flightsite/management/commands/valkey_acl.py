@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from flightsite.valkey_acl import acl_script
@@ -14,5 +16,5 @@ class Command(BaseCommand):
         "users in VALKEY_URL / VALKEY_CACHE_URL (valkey://USER:PASSWORD@host:port/db)."
     )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         self.stdout.write(acl_script())

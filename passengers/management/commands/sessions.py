@@ -31,6 +31,7 @@ class NotFound(CommandError):
 
 class Command(BaseCommand):
     help = "List, count, show and end the site's sessions in Valkey."
+    verbosity = 1  # --verbosity, set by handle() (BaseCommand does not keep it)
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -48,11 +49,12 @@ class Command(BaseCommand):
         purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
+        self.verbosity = options["verbosity"]
         getattr(self, f"_{action}")(**options)
 
     # -- helpers --
 
-    def _progress(self, what: str) -> tqdm:
+    def _progress(self, what: str) -> tqdm[Any]:
         return tqdm(
             desc=what,
             unit=" keys",

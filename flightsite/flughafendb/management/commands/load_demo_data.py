@@ -14,7 +14,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from flightsite.flughafendb import schema
-from flightsite.flughafendb.demo_data import SIZES, Loader, Size, passport_number
+from flightsite.flughafendb.demo_data import SIZES, Loader, Progress, Size, passport_number
 from flightsite.flughafendb.router import LEGACY_ALIAS
 
 
@@ -105,7 +105,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Loaded {summary} into {where} in {elapsed:.1f} s."))
         self.stdout.write(f"Log in with passport number {passport_number(1)}.")
 
-    def _progress_factory(self, opts: dict) -> Callable[[str, int], Callable[[int], None]]:
+    def _progress_factory(self, opts: dict[str, Any]) -> Progress:
         show = not opts["no_progress"] and opts["verbosity"] > 0
 
         def factory(label: str, total: int) -> Callable[[int], None]:
