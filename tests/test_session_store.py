@@ -552,7 +552,12 @@ def gunicorn_site(valkey_server, site_demo_db, tmp_path):
             return False
 
     try:
-        wait_for(answers, 30, "gunicorn")
+        try:
+            wait_for(answers, 30, "gunicorn")
+        except AssertionError:
+            log.flush()
+            output = (tmp_path / "gunicorn.log").read_text(errors="replace")[-3000:]
+            raise AssertionError(f"gunicorn never answered; its output:\n{output}") from None
         yield base, site_demo_db.removeprefix("sqlite:///")
     finally:
         server.terminate()
