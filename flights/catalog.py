@@ -9,6 +9,7 @@ e.g. gunicorn workers, see new data within the TTL).
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -18,6 +19,7 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.utils import timezone
+from markupsafe import Markup
 
 from .models import Airport, Flight
 from .queries import AirportRow
@@ -86,6 +88,14 @@ class Catalog:
                 catalog.suggestions.append(Suggestion(city, f"all {len(rows)} airports ({codes})"))
         catalog.suggestions.sort(key=lambda s: (s.label.casefold(), s.value))
         return catalog
+
+    @functools.cached_property
+    def datalist_options(self) -> Markup:
+        """The <option>s of the filter's <datalist>, rendered once per catalog (not per page)."""
+        return Markup("").join(
+            Markup('<option value="{}" label="{}"></option>').format(s.value, s.label)
+            for s in self.suggestions
+        )
 
     def match(self, text: str) -> AirportMatch | None:
         """The airports of an IATA code ("fra"), a city ("London") or an airport's name."""

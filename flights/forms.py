@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 from django import forms
 from django.utils import formats, timezone
 
+from flightsite.jinja2 import FORM_RENDERER
+
 from . import queries
 from .catalog import AirportMatch, Catalog
 from .queries import Cursor, FlightPage, day_bounds
@@ -56,6 +58,8 @@ class Window:
 
 class FlightListForm(forms.Form):
     """GET parameters of /flights/: day, from, to (the visible filter), after/before (paging)."""
+
+    default_renderer = FORM_RENDERER  # Jinja2 widget templates (flightsite/jinja2.py)
 
     day = forms.DateField(
         label="Day",

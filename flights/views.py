@@ -12,6 +12,7 @@ from django.utils import formats, timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from flightsite.errors import error_page
+from flightsite.http import never_cache
 from passengers import session as sess
 from passengers.decorators import passenger_required
 from passengers.session_store import SessionConflict
@@ -37,6 +38,7 @@ def _list_url(query: str = "", flight_id: int | None = None) -> str:
     return url + (f"#flight-{flight_id}" if flight_id else "")
 
 
+@never_cache
 @require_safe
 @passenger_required
 def flight_list(request: HttpRequest) -> HttpResponse:
@@ -51,7 +53,8 @@ def flight_list(request: HttpRequest) -> HttpResponse:
         "form": form,
         "window": window,
         "chosen": {f["flight_id"] for f in sess.flights(request.session)},
-        "suggestions": cat.suggestions if len(cat.suggestions) <= MAX_SUGGESTIONS else [],
+        # The <datalist>'s options, rendered once per catalog.
+        "suggestions": cat.datalist_options if len(cat.suggestions) <= MAX_SUGGESTIONS else "",
         "now_iso": window.now.isoformat()[:16],
     }
     if not form.is_valid():

@@ -18,10 +18,10 @@ from typing import Any
 from django.core.cache import caches
 from django.db import connections
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from flightsite.errors import retry_after
+from flightsite.http import never_cache
 
 logger = logging.getLogger(__name__)
 

@@ -4,10 +4,13 @@ import re
 
 from django import forms
 
+from flightsite.jinja2 import FORM_RENDERER
+
 PASSPORT_RE = re.compile(r"^[A-Z0-9]{1,9}$")
 
 
 class LoginForm(forms.Form):
+    default_renderer = FORM_RENDERER  # Jinja2 widget templates (flightsite/jinja2.py)
     passportno = forms.CharField(
         label="Passport number",
         max_length=9,

@@ -9,10 +9,10 @@ from django.middleware.csrf import rotate_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from flightsite.errors import form_again, wait_phrase
+from flightsite.http import never_cache
 from flightsite.outages import DB_ERRORS, STORE_ERRORS
 from weather.providers import provider_label
 

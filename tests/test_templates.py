@@ -65,3 +65,76 @@ def test_one_csrf_token_per_page_and_none_without_a_form(client, passport):
     tokens = CSRF_VALUE.findall(page)
     assert len(tokens) == 3  # log out + one remove form per flight
     assert len(set(tokens)) == 1  # masked once for the page, as Django templates do
+
+
+@pytest.mark.django_db(databases=BOTH_DBS)
+def test_csrf_token_unmasks_to_the_cookie_which_is_not_sent_again(passport):
+    """The page's token (flightsite.jinja2.masked_csrf_token) is a valid Django token for the
+    browser's CSRF cookie, masked afresh on every page; the cookie is set when the browser has
+    none (and at login) but not re-sent on every page with a form."""
+    from django.middleware.csrf import _unmask_cipher_token  # type: ignore[attr-defined]
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    first = client.get("/login/")
+    assert settings.CSRF_COOKIE_NAME in first.cookies  # no cookie yet: one is set
+    cookie = client.cookies[settings.CSRF_COOKIE_NAME].value
+    tokens = []
+    for _ in range(3):
+        page = client.get("/login/")
+        assert settings.CSRF_COOKIE_NAME not in page.cookies  # the browser has it: not again
+        (token,) = CSRF_VALUE.findall(page.text)
+        assert len(token) == 64 and _unmask_cipher_token(token) == cookie
+        tokens.append(token)
+    assert len(set(tokens)) == 3  # a new mask on every page (BREACH)
+
+    # The token works: the login POST passes the CSRF check, and login rotates the cookie.
+    done = client.post("/login/", {"passportno": passport, "csrfmiddlewaretoken": tokens[-1]})
+    assert done.status_code == 302
+    assert done.cookies[settings.CSRF_COOKIE_NAME].value != cookie
+    forged = client.post("/logout/", {"csrfmiddlewaretoken": tokens[-1]})
+    assert forged.status_code == 403  # the token of the old cookie is worthless now
+
+
+@pytest.mark.django_db(databases=BOTH_DBS)
+def test_passenger_pages_are_never_cached(client, passport):
+    """flightsite.http.never_cache writes what Django's @never_cache does."""
+    login(client, passport)
+    for path in ("/", "/flights/", "/weather/", "/session/", "/logout/"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response["Cache-Control"] == (
+            "max-age=0, no-cache, no-store, must-revalidate, private"
+        ), path
+        assert response["Expires"].endswith(" GMT"), path
+
+
+def test_flight_rows_escape_and_follow_the_flight():
+    """flights/rows.py renders a row once per flight: what it shows is escaped, and a flight
+    whose data or state differ gets its own row (the cache is keyed by every value)."""
+    from flights.rows import flight_cells, list_row
+
+    flight = {
+        "flight_id": 7,
+        "flightno": "XY123",
+        "from_airport": 'Chicago O\'Hare <script>alert("x")</script>',
+        "from_iata": "ORD",
+        "to_airport": "Zurich",
+        "to_iata": None,
+        "departure": "2030-01-02T23:10",
+        "arrival": "2030-01-03T01:05",
+        "airline": None,
+    }
+    row = str(list_row(flight, set(), "2030-01-02T12:00"))
+    assert "<script>" not in row and "&lt;script&gt;" in row and "O&#39;Hare" in row
+    assert '<span class="iata">ORD</span>' in row and 'iata">None' not in row
+    assert ">—</td>" in row  # no airline
+    assert '+1</span><span class="visually-hidden"> (1 day later)' in row
+    assert 'value="7"' in row and "Add</button>" in row
+    assert "Added" in list_row(flight, {7}, "2030-01-02T12:00")
+    assert "Departed" in list_row(flight, set(), "2030-01-03T00:00")
+    renamed = {**flight, "to_airport": "Zurich Kloten"}
+    assert "Zurich Kloten" in list_row(renamed, set(), "2030-01-02T12:00")
+    assert "Zurich Kloten" not in list_row(flight, set(), "2030-01-02T12:00")
+    dated = str(flight_cells(flight, with_date=True))
+    assert '<span class="weekday">Wed </span>2 Jan</span> 23:10' in dated

@@ -4,6 +4,8 @@ from typing import Any
 
 from django import forms
 
+from flightsite.jinja2 import FORM_RENDERER
+
 from .cities import cities_in, countries, find_city
 from .units import default_units
 
@@ -11,6 +13,7 @@ UNIT_CHOICES = [("metric", "°C, m/s"), ("imperial", "°F, mph")]
 
 
 class WeatherForm(forms.Form):
+    default_renderer = FORM_RENDERER  # Jinja2 widget templates (flightsite/jinja2.py)
     country = forms.ChoiceField(
         label="Country",
         choices=[("", "Choose a country…"), *countries()],

@@ -7,6 +7,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods, require_safe
 
 from flightsite.errors import form_again
+from flightsite.http import never_cache
 from flightsite.outages import STORE_ERRORS
 from passengers import session as sess
 from passengers.decorators import passenger_required
@@ -25,6 +26,7 @@ def _store_down(request: HttpRequest, form: WeatherForm) -> HttpResponse:
     return form_again(request, "weather/form.html", {"form": form, "error": STORE_DOWN})
 
 
+@never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def weather(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
