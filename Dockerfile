@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# flightsite: Django under gunicorn on port 8000, as a non-root user (target `site`), and nginx in
+# flightsite: Django under granian (WSGI) on port 8000, as a non-root user (target `site`), and nginx in
 # front of it with the static files (target `proxy`). Used by docker-compose.yml (with two
 # Valkey servers and MySQL 8.4); works with any VALKEY_URL / FLUGHAFENDB_URL / DJANGO_DB_URL.
 #
@@ -69,7 +69,7 @@ RUN FLIGHTSITE_VAR_DIR=/tmp/collectstatic DJANGO_REQUIRE_SECRET_KEY=0 \
 COPY --chmod=755 <<"EOF" /usr/local/bin/flightsite-entrypoint
 #!/bin/sh
 set -eu
-if [ "${1:-}" = "gunicorn" ]; then
+if [ "${1:-}" = "granian" ]; then
     if [ "${MIGRATE:-1}" = "1" ]; then
         python manage.py migrate --noinput
     fi
@@ -84,10 +84,20 @@ USER app
 EXPOSE 8000
 VOLUME ["/data"]
 ENTRYPOINT ["flightsite-entrypoint"]
-# GUNICORN_CMD_ARGS adds or overrides options (e.g. "--workers 4"). No control socket: it
-# would go to $HOME/.gunicorn, which the app user cannot write, and nothing here uses gunicornc.
-CMD ["gunicorn", "flightsite.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", \
-     "--access-logfile", "-", "--timeout", "30", "--no-control-socket"]
+# granian, 2 worker processes of 4 threads each, chosen on `make bench`'s server choice (README,
+# "Performance"): the least CPU per request and the most requests per second at 8 and 32
+# connections, keep-alive to nginx. Every GRANIAN_* variable can be overridden at run time
+# (e.g. GRANIAN_WORKERS=4). A hung request cannot pile up: every call the site makes has its
+# own time budget (Valkey, MySQL, the weather provider), and nginx gives up after 35 s.
+ENV GRANIAN_INTERFACE=wsgi \
+    GRANIAN_HOST=0.0.0.0 \
+    GRANIAN_PORT=8000 \
+    GRANIAN_WORKERS=2 \
+    GRANIAN_BLOCKING_THREADS=4 \
+    GRANIAN_WEBSOCKETS=false \
+    GRANIAN_LOG_ACCESS_ENABLED=true \
+    GRANIAN_RESPAWN_FAILED_WORKERS=true
+CMD ["granian", "flightsite.wsgi:application"]
 
 # --- nginx in front: buffers slow clients, serves the static files ---------------------------
 FROM nginx:1.27-bookworm AS proxy

@@ -118,7 +118,8 @@ class Server:
                 "warning",
                 "--no-access-log",
             ]
-        if self.name == "granian":
+        if self.name in ("granian", "granian4"):
+            threads = ["--blocking-threads", "4"] if self.name == "granian4" else []
             return [
                 str(VENV_BIN / "granian"),
                 "--interface",
@@ -133,6 +134,7 @@ class Server:
                 "--no-ws",
                 "--log-level",
                 "warning",
+                *threads,
             ]
         raise ValueError(self.name)
 
@@ -142,6 +144,7 @@ SERVERS = {
     "gthread": Server("gthread", "gunicorn gthread x2 (4 threads)"),
     "uvicorn": Server("uvicorn", "uvicorn x2 (ASGI)"),
     "granian": Server("granian", "granian x2 (WSGI)"),
+    "granian4": Server("granian4", "granian x2 (WSGI, 4 threads)"),
 }
 
 

@@ -239,7 +239,7 @@ def naive_queryset() -> Any:
 def page_queries(runs: int) -> dict[str, dict[str, Any]]:
     """The flights list's page queries, as flights/views.py sends them, on fixed days and times
     (today from 12:00, and 30 days ahead) so that runs on different days compare."""
-    import contextlib
+    import functools
     from datetime import datetime, timedelta
     from unittest import mock
 
@@ -300,9 +300,10 @@ def page_queries(runs: int) -> dict[str, dict[str, Any]]:
         }
 
     def unhinted(i: int) -> Any:
-        with mock.patch(
-            "flights.queries._through_departure_idx", lambda c: contextlib.nullcontext()
-        ):
+        from flights import queries as flight_queries
+
+        plain = functools.partial(flight_queries._page_sql, hints=False)
+        with mock.patch("flights.queries._page_sql", plain):
             return Flight.objects.page(limit=limit, **variants["page_from_airport"][1])
 
     queries["page_from_airport_optimizer_plan"] = {

@@ -117,7 +117,9 @@ def parse_args() -> argparse.Namespace:
         "--scale", type=int, help="sessions of the scale run (1,000,000; quick 100,000; 0: skip)"
     )
     parser.add_argument("--only", help="comma-separated configurations (default: all)")
-    parser.add_argument("--servers", default="sync,gthread,uvicorn,granian", help="server choice")
+    parser.add_argument(
+        "--servers", default="sync,gthread,uvicorn,granian,granian4", help="server choice"
+    )
     parser.add_argument("--loader", choices=["wrk", "aiohttp"], help="loop client (default wrk)")
     parser.add_argument("--profile", action="store_true", help="py-spy profile of ours/sync")
     args = parser.parse_args()
@@ -170,7 +172,9 @@ def prepare_databases(env: dict[str, str], mysql_url: str, out: Path, quick: boo
         }
     else:
         info = {"flughafendb": "SQLite (var/), demo set small"}
-    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    # django.contrib.sessions (django_session) is installed only for Django's db engines.
+    migrate_env = {**env, "FLIGHTSITE_SESSION_ENGINE": "django.contrib.sessions.backends.db"}
+    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=migrate_env, check=True)
     if not mysql_url:
         subprocess.run(
             [python, "manage.py", "load_demo_data", "--if-needed", "--no-progress"],
@@ -262,32 +266,57 @@ def trace_flow(vk_port: int, base: str, passport: str) -> dict:
     }
 
 
+def _our_key(session_key: str) -> str:
+    """Our store's Valkey key of a session key (passengers/session_store/keys.py)."""
+    return f"flight_session:{{{session_key[:8]}}}{session_key[8:]}"
+
+
+def _our_index(session_key: str) -> str:
+    """The devices index (a hash, one field per session) of a session key's tag."""
+    return f"flight_session_index:{{{session_key[:8]}}}"
+
+
 def session_sizes(vk: RawValkey, config: Config, jars: list[dict]) -> dict:
     ids: list[str] = [i for j in jars if (i := j.get(config.session_cookie))]
     if config.name == "signed_cookies":
         return {"cookie_bytes": int(statistics.median(len(i) for i in ids)) if ids else None}
-    keys = [k.decode() for k in vk.scan_iter(count=1000)]
     by_id: dict[str, str] = {}
-    for key in keys:
-        for sid in ids:
-            if sid in key:
-                by_id[sid] = key
+    if config.name == "ours":
+        by_id = {sid: _our_key(sid) for sid in ids if vk.exists(_our_key(sid))}
+    else:
+        for key in (k.decode() for k in vk.scan_iter(count=1000)):
+            for sid in ids:
+                if sid in key:
+                    by_id[sid] = key
     found = [by_id[sid] for sid in ids if sid in by_id]
     if not found:
         return {"sessions_found": 0}
     strlen = [vk.strlen(k) for k in found]
     memory = [vk.memory_usage(k, samples=0) for k in found]
     sample = found[0]
-    sid = next(s for s in ids if s in sample)
-    return {
+    sid = next(s for s in ids if by_id.get(s) == sample)
+    result = {
         "sessions_found": len(found),
         "value_bytes": int(statistics.median(strlen)),
         "memory_bytes": int(statistics.median(memory)),
         "ttl_s": vk.ttl(sample),
-        "key_example": sample.replace(sid, "<id>"),
+        "key_example": sample.replace(sid[8:] if config.name == "ours" else sid, "<id>"),
         "_keys": found,
         "_sid_example": (sample, sid),
     }
+    if config.name == "ours":
+        # The devices index costs memory too: each session's share of its passenger's hash.
+        shares = []
+        for s_id in by_id:
+            index = _our_index(s_id)
+            fields = vk.hlen(index)
+            if fields:
+                shares.append(vk.memory_usage(index, samples=0) / fields)
+        if shares:
+            result["index_bytes"] = int(statistics.median(shares))
+        entry = vk.hget(_our_index(sid), sid[8:])
+        result["_index_entry"] = entry
+    return result
 
 
 def check_parallel_adds(base: str, cookie: str) -> dict:
@@ -398,42 +427,42 @@ def loops(
     return interleaved(targets, stats, args, path, jars, levels, seconds)["ours"]
 
 
-def write_pipelined(vk: RawValkey, items, ttl: int, batch: int = 5000) -> None:
-    """SET key value EX ttl for every (key, value), `batch` commands per write on one socket.
+def _resp(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
-    By hand (RESP built here, replies checked to be +OK) rather than with valkey-py's pipeline:
-    that spends ~25 µs of Python per command building and parsing, so 1,000,000 sessions took
-    most of a minute of the run; this writes them about four times faster.
+
+def write_pipelined(vk: RawValkey, commands, batch: int = 5000) -> None:
+    """Send every command (a tuple of bytes arguments; each must answer with one line, +OK or
+    an integer), `batch` per write on one socket; any error reply stops the run.
+
+    By hand (RESP built here, replies counted and checked) rather than with valkey-py's
+    pipeline: that spends ~25 us of Python per command building and parsing, so 1,000,000
+    sessions took most of a minute of the run; this writes them about four times faster.
     """
     kwargs = vk.connection_pool.connection_kwargs
-    ttl_arg = str(ttl).encode()
-    tail = b"$2\r\nEX\r\n$%d\r\n%s\r\n" % (len(ttl_arg), ttl_arg)
     with socket.create_connection((kwargs["host"], kwargs["port"]), timeout=60) as sock:
 
-        def flush(commands: list[bytes]) -> None:
-            sock.sendall(b"".join(commands))
-            expected = b"+OK\r\n" * len(commands)
+        def flush(pending: list[bytes]) -> None:
+            sock.sendall(b"".join(pending))
             reply = bytearray()
-            while len(reply) < len(expected):
-                chunk = sock.recv(len(expected) - len(reply))
+            while reply.count(b"\r\n") < len(pending):
+                chunk = sock.recv(65536)
                 if not chunk:
                     raise ConnectionError("Valkey closed the connection")
                 reply += chunk
-            if reply != expected:
-                raise RuntimeError(f"SET failed: {bytes(reply[:200])!r}")
+            lines = bytes(reply).split(b"\r\n")[: len(pending)]
+            bad = [line for line in lines if line[:1] not in (b"+", b":")]
+            if bad:
+                raise RuntimeError(f"write failed: {bad[0][:200]!r}")
 
-        commands: list[bytes] = []
-        for key, value in items:
-            k = key.encode()
-            commands.append(
-                b"*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n%s"
-                % (len(k), k, len(value), value, tail)
-            )
-            if len(commands) == batch:
-                flush(commands)
-                commands = []
-        if commands:
-            flush(commands)
+        pending: list[bytes] = []
+        for command in commands:
+            pending.append(_resp(*command))
+            if len(pending) == batch:
+                flush(pending)
+                pending = []
+        if pending:
+            flush(pending)
 
 
 def scale_run(
@@ -445,24 +474,40 @@ def scale_run(
     args,
     cookies: list[str],
 ) -> dict:
-    """`count` sessions shaped like the users' (the bytes the store wrote), then cleaned up;
-    the dashboard is measured just before and with them present."""
-    real_key, sid = sizes["_sid_example"]
+    """`count` sessions shaped like the users' (the bytes the store wrote: the session value
+    and its entry in a devices index), each as a passenger of its own (one index hash per
+    session, the costliest case), then cleaned up; the dashboard is measured just before and
+    with them present."""
+    real_key = sizes["_sid_example"][0]
     values = [vk.get(k) for k in sizes["_keys"]]
-    ttl = max(vk.ttl(real_key), 60)
-    prefix = "".join(random.choices(string.ascii_lowercase, k=len(sid) - 9)) + "x"
-    template = real_key.replace(sid, "{}")
-    keys = (template.format(f"{prefix}{i:08d}") for i in range(count))
+    entry = sizes.get("_index_entry")
+    ttl_ms = str(max(vk.pttl(real_key), 60_000)).encode()
+    # Tags "z0000000"…: digits after a "z" (real tags are keyed hashes); a random secret prefix.
+    secret_prefix = "".join(random.choices(string.ascii_lowercase, k=24))
+
+    def ids():
+        return ((f"z{i:07d}", f"{secret_prefix}{i:08d}") for i in range(count))
+
+    def commands():
+        for i, (tag, secret) in enumerate(ids()):
+            key = f"flight_session:{{{tag}}}{secret}".encode()
+            yield (b"SET", key, values[i % len(values)], b"PX", ttl_ms)
+            if entry is not None:
+                index = f"flight_session_index:{{{tag}}}".encode()
+                yield (b"HSETEX", index, b"PX", ttl_ms, b"FIELDS", b"1", secret.encode(), entry)
+
     before = loops(running, stats, args, "/", cookies, levels=(8, 32), seconds=args.seconds / 2)
-    log(f"  scale: writing {count:,} sessions like {template.format('<id>')} (pipelined)")
+    shape = "flight_session:{<tag>}<secret>" + (" and its devices index entry" if entry else "")
+    log(f"  scale: writing {count:,} sessions, {shape} (pipelined)")
     memory_before = vk.info("memory")["used_memory"]
     started = time.perf_counter()
-    write_pipelined(vk, ((k, values[i % len(values)]) for i, k in enumerate(keys)), ttl)
+    write_pipelined(vk, commands())
     write_s = time.perf_counter() - started
     info = vk.info("memory")
     used = info["used_memory"] - memory_before
     result = {
         "sessions": count,
+        "with_index": entry is not None,
         "write_seconds": round(write_s, 1),
         "writes_per_s": round(count / write_s),
         "used_memory_mb": round(used / 1e6, 1),
@@ -482,9 +527,9 @@ def scale_run(
     started = time.perf_counter()
     pipe = vk.pipeline(transaction=False)
     batch: list[str] = []
-    for i in range(count):
-        batch.append(template.format(f"{prefix}{i:08d}"))
-        if len(batch) == 1000:
+    for i, (tag, secret) in enumerate(ids()):
+        batch += [f"flight_session:{{{tag}}}{secret}", f"flight_session_index:{{{tag}}}"]
+        if len(batch) >= 1000:
             pipe.unlink(*batch)
             batch = []
             if i % 20000 == 19999:
@@ -492,7 +537,7 @@ def scale_run(
     if batch:
         pipe.unlink(*batch)
     pipe.execute()
-    left = sum(1 for _ in vk.scan_iter(match=template.format(prefix + "*"), count=10000))
+    left = sum(1 for _ in vk.scan_iter(match="flight_session*{z0*", count=10000))
     result["cleanup_seconds"] = round(time.perf_counter() - started, 1)
     result["left_after_cleanup"] = left
     return result

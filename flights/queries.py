@@ -97,6 +97,7 @@ def _page_sql(
     before: bool,
     from_count: int,
     to_count: int,
+    hints: bool = True,
 ) -> str:
     """The page query, written out: what `.filter(...).values(*FLIGHT_FIELDS)` compiles to, built
     in ~10 us instead of the ORM's ~0.5 ms a page (query building, compiling, one converter
@@ -111,9 +112,9 @@ def _page_sql(
     statistics older than the data it scanned the airports first; on `large` it filters an
     airport through a rowid filter built from all ~7,000 of that airport's flights. The plan
     test (tests/test_mysql.py) holds every page to one shape; other backends (SQLite) get the
-    same query without the hints."""
+    same query without the hints (and so does `hints=False`: bench/db_queries.py compares)."""
     q = connection.ops.quote_name
-    mysql = connection.vendor == "mysql"
+    mysql = hints and connection.vendor == "mysql"
     f, fa, ta, al = q("f"), q("fa"), q("ta"), q("al")
     departure, flight_id = f"{f}.{q('departure')}", f"{f}.{q('flight_id')}"
     where = [f"{departure} < %s", f"{departure} >= %s"]

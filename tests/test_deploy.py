@@ -79,3 +79,88 @@ def test_nginx_accepts_the_configuration(tmp_path):
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+def _dockerfile_server() -> tuple[dict[str, str], list[str]]:
+    """The GRANIAN_* environment and the CMD of the Dockerfile's `site` target."""
+    import json
+    import re
+
+    text = (ROOT / "Dockerfile").read_text()
+    env = dict(re.findall(r"(GRANIAN_[A-Z_]+)=(\S+)", text))
+    (cmd,) = re.findall(r"^CMD (\[.*\])$", text, re.MULTILINE)
+    return env, json.loads(cmd)
+
+
+def test_the_dockerfile_server_serves_the_site(valkey_server, site_demo_db, tmp_path, passport):
+    """granian as the image runs it (its GRANIAN_* settings and CMD; only the address is
+    local): two worker processes, pages over kept-alive connections, a login that lands on
+    the dashboard."""
+    import http.client
+    import secrets
+    import sys
+
+    import requests
+
+    from .topologies import free_port, wait_for, without_valkey_env
+
+    settings_env, cmd = _dockerfile_server()
+    assert cmd[0] == "granian" and settings_env["GRANIAN_INTERFACE"] == "wsgi"
+    assert int(settings_env["GRANIAN_WORKERS"]) >= 2
+    port = free_port()
+    env = {
+        **without_valkey_env(),
+        **settings_env,
+        "GRANIAN_HOST": "127.0.0.1",
+        "GRANIAN_PORT": str(port),
+        "VALKEY_URL": f"valkey://127.0.0.1:{valkey_server.port}/0",
+        "FLUGHAFENDB_URL": site_demo_db,
+        "DJANGO_DB_URL": f"sqlite:///{tmp_path / 'django.sqlite3'}",
+        "FLIGHTSITE_VAR_DIR": str(tmp_path),
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_DEBUG": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+    }
+    log = (tmp_path / "granian.log").open("wb")
+    granian = str(Path(sys.executable).parent / "granian")
+    server = subprocess.Popen(
+        [granian, *cmd[1:]], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_for(lambda: requests.get(base + "/healthz", timeout=2).ok, 30, "granian")
+        except AssertionError:
+            raise AssertionError(
+                "granian never answered:\n" + (tmp_path / "granian.log").read_text()[-3000:]
+            ) from None
+        workers = subprocess.run(
+            ["pgrep", "-P", str(server.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        assert len(workers) == int(settings_env["GRANIAN_WORKERS"]), workers
+        with requests.Session() as browser:
+            page = browser.get(base + "/login/", timeout=5)
+            assert page.status_code == 200
+            done = browser.post(
+                base + "/login/",
+                data={"passportno": passport, "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+                headers={"Referer": base + "/login/"},
+                timeout=10,
+            )
+            assert done.status_code == 200 and done.url == base + "/"
+            assert "Hello," in done.text
+        # Keep-alive (nginx reuses its connections to the site): two answers on one socket.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        answers, sockets = [], []
+        for path in ("/login/", "/healthz"):
+            connection.request("GET", path)
+            answer = connection.getresponse()
+            answer.read()
+            answers.append(answer.status)
+            sockets.append(connection.sock)
+        connection.close()
+        assert answers == [200, 200] and sockets[0] is not None and sockets[0] is sockets[1]
+    finally:
+        server.terminate()
+        server.wait(15)
+        log.close()
