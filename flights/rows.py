@@ -19,8 +19,8 @@ from markupsafe import Markup, escape
 
 from flightsite.jinja2 import days_after, isodatetime
 
-# Enough for every flight of a few busy days; ~1 KB each.
-_CACHE_SIZE = 4096
+# Per process, for each of the two caches: ~40 pages of rows, ~1 KB a row.
+_CACHE_SIZE = 2048
 _FIELDS = (
     "flight_id",
     "flightno",
