@@ -482,11 +482,16 @@ def scale_run(
     values = [vk.get(k) for k in sizes["_keys"]]
     entry = sizes.get("_index_entry")
     ttl_ms = str(max(vk.pttl(real_key), 60_000)).encode()
-    # Tags "z0000000"…: digits after a "z" (real tags are keyed hashes); a random secret prefix.
-    secret_prefix = "".join(random.choices(string.ascii_lowercase, k=24))
+    # A tag per session (base 36, like the real ones, which are keyed hashes); every secret
+    # starts with a random prefix, which is how the cleanup below finds what is left.
+    secret_prefix = "".join(random.choices(string.ascii_lowercase, k=22))
+
+    def base36(number: int) -> str:
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+        return "".join(digits[(number // 36**p) % 36] for p in range(8))
 
     def ids():
-        return ((f"z{i:07d}", f"{secret_prefix}{i:08d}") for i in range(count))
+        return ((base36(i), f"{secret_prefix}{i:010d}") for i in range(count))
 
     def commands():
         for i, (tag, secret) in enumerate(ids()):
@@ -537,7 +542,11 @@ def scale_run(
     if batch:
         pipe.unlink(*batch)
     pipe.execute()
-    left = sum(1 for _ in vk.scan_iter(match="flight_session*{z0*", count=10000))
+    left = sum(1 for _ in vk.scan_iter(match=f"flight_session:{{*}}{secret_prefix}*", count=10000))
+    probe = vk.pipeline(transaction=False)  # the indexes have no prefix: check a spread of them
+    for i in range(0, count, max(1, count // 1000)):
+        probe.exists(f"flight_session_index:{{{base36(i)}}}")
+    left += sum(probe.execute())
     result["cleanup_seconds"] = round(time.perf_counter() - started, 1)
     result["left_after_cleanup"] = left
     return result

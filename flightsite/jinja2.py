@@ -157,7 +157,8 @@ def masked_csrf_token(request: HttpRequest) -> str:
       the expiry timer"; the cookie lives CSRF_COOKIE_AGE (a year) from when it was set, a
       new one is set whenever there is none (and at login, rotate_token()), and a page
       without it gets one here through get_token(). Re-sending cost a Set-Cookie header
-      (~120 bytes) and its formatting on every page.
+      (~120 bytes) and its formatting on every page. The flip side: a change of the cookie's
+      flags (CSRF_COOKIE_SECURE, _SAMESITE, _AGE) reaches a browser at its next login.
     The token is what _unmask_cipher_token() reads back (tests/test_templates.py)."""
     secret = request.META.get("CSRF_COOKIE")
     if not secret or len(secret) != CSRF_SECRET_LENGTH:

@@ -96,6 +96,26 @@ def test_csrf_token_unmasks_to_the_cookie_which_is_not_sent_again(passport):
     assert forged.status_code == 403  # the token of the old cookie is worthless now
 
 
+def test_never_cache_merges_with_an_existing_cache_control(rf):
+    """A response that already says something about caching keeps it, merged the way Django's
+    @never_cache merges (flightsite.http.never_cache writes the headers directly otherwise)."""
+    from django.http import HttpResponse
+
+    from flightsite.http import never_cache
+
+    def view(request):
+        response = HttpResponse("x")
+        response["Cache-Control"] = "no-transform"
+        return response
+
+    response = never_cache(view)(rf.get("/"))
+    directives = {d.strip() for d in response["Cache-Control"].split(",")}
+    assert directives == {
+        "no-transform", "max-age=0", "no-cache", "no-store", "must-revalidate", "private"
+    }  # fmt: skip
+    assert response["Expires"].endswith(" GMT")
+
+
 @pytest.mark.django_db(databases=BOTH_DBS)
 def test_passenger_pages_are_never_cached(client, passport):
     """flightsite.http.never_cache writes what Django's @never_cache does."""
@@ -127,6 +147,18 @@ def test_flight_rows_escape_and_follow_the_flight():
     }
     row = str(list_row(flight, set(), "2030-01-02T12:00"))
     assert "<script>" not in row and "&lt;script&gt;" in row and "O&#39;Hare" in row
+    assert 'title="Chicago O&#39;Hare &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"' in row
+    hostile = {
+        **flight,
+        "flightno": "<b>XY</b>",
+        "from_iata": '"><i>',
+        "to_airport": "<u>Z</u>",
+        "airline": "A&B <img>",
+    }
+    for html in (str(list_row(hostile, set(), "2030-01-02T12:00")), str(flight_cells(hostile))):
+        assert "<b>" not in html and "<i>" not in html and "<u>" not in html, html
+        assert "<img>" not in html and "A&amp;B &lt;img&gt;" in html
+        assert "&lt;b&gt;XY&lt;/b&gt;" in html and "&#34;&gt;&lt;i&gt;" in html
     assert '<span class="iata">ORD</span>' in row and 'iata">None' not in row
     assert ">—</td>" in row  # no airline
     assert '+1</span><span class="visually-hidden"> (1 day later)' in row
@@ -138,3 +170,8 @@ def test_flight_rows_escape_and_follow_the_flight():
     assert "Zurich Kloten" not in list_row(flight, set(), "2030-01-02T12:00")
     dated = str(flight_cells(flight, with_date=True))
     assert '<span class="weekday">Wed </span>2 Jan</span> 23:10' in dated
+    from django.utils import translation
+
+    with translation.override("de"):  # the names follow the language, never from the cache
+        german = str(flight_cells(flight, with_date=True))
+    assert '<span class="weekday">Mi </span>2 Jan</span> 23:10' in german
