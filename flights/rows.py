@@ -18,27 +18,17 @@ from django.utils.translation import get_language
 from markupsafe import Markup, escape
 
 from flightsite.jinja2 import days_after, isodatetime
+from passengers.session import FLIGHT_FIELDS
 
 # Per process, for each of the two caches: ~40 pages of rows, ~1 KB a row.
 _CACHE_SIZE = 2048
-_FIELDS = (
-    "flight_id",
-    "flightno",
-    "from_airport",
-    "from_iata",
-    "to_airport",
-    "to_iata",
-    "departure",
-    "arrival",
-    "airline",
-)
 
 
 def flight_cells(flight: Mapping[str, Any], with_date: bool = False) -> Markup:
     """The six data cells (flight, from, to, departure, arrival, airline) of one flight, each on
     its own line; `with_date` adds the departure's weekday and date (the dashboard's rows may
     span many days, the list's are one day)."""
-    key = tuple(flight.get(name) for name in _FIELDS)
+    key = tuple(flight.get(name) for name in FLIGHT_FIELDS)
     # Weekday and month names depend on the language; the times alone do not.
     return _cells(key, with_date, get_language() if with_date else None)
 
@@ -47,10 +37,10 @@ def list_row(flight: Mapping[str, Any], chosen: Collection[int], now_iso: str) -
     """The whole row of the flights list: the cells, then "Added" (in the passenger's flights),
     "Departed" (before `now_iso`, local ISO to the minute) or the add button, which submits the
     page's one form (#add-flight-form: one CSRF token a page, not one a row)."""
-    key = tuple(flight.get(name) for name in _FIELDS)
-    if key[0] in chosen:
+    key = tuple(flight.get(name) for name in FLIGHT_FIELDS)
+    if flight.get("flight_id") in chosen:
         state = "chosen"
-    elif str(key[6]) < now_iso:
+    elif str(flight.get("departure")) < now_iso:
         state = "departed"
     else:
         state = ""
@@ -96,6 +86,7 @@ def _airport(name: Any, iata: Any) -> str:
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _cells(key: tuple[Any, ...], with_date: bool, language: str | None) -> Markup:
+    # `key`: the flight's values in FLIGHT_FIELDS order (the session layout's).
     (_id, flightno, from_airport, from_iata, to_airport, to_iata, departure, arrival, airline) = key
     when = ""
     if with_date:
