@@ -239,7 +239,7 @@ def test_login_page_with_cookie_while_store_down_is_a_503_form(client, settings,
 
 # --- secret key: fail closed ---------------------------------------------------------------------
 PRODUCTION_ENV = {
-    # The production environment the README documents (section "Production settings").
+    # The production environment the README documents (docs/operations.md, "Production settings").
     "DJANGO_DEBUG": "0",
     "DJANGO_SECRET_KEY": "Xk3f9-vQ2m_Lr7pZt1wYb8nHc4sJd6gAe0uRiOoTyPlKjMxNqWe5zU",
     "DJANGO_ALLOWED_HOSTS": "flights.example.com",

@@ -1,5 +1,5 @@
 """The least-privilege Valkey users (flightsite/valkey_acl.py): the whole flow runs as them on a
-real server without a single denied command, and the README shows exactly these commands."""
+real server without a single denied command, and docs/operations.md shows exactly these commands."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .conftest import BOTH_DBS
 from .helpers import RawValkey, login, session_key_of, tomorrows_flights
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
-README = Path(__file__).resolve().parent.parent / "README.md"
+OPERATIONS = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
 
 
 def connect(port: int, user: str) -> RawValkey:
@@ -84,7 +84,7 @@ def test_whole_flow_as_least_privilege_users(client, settings, acl_server, passp
         as_sessions.get("flightsite:1:weather:x")  # nor the cache
 
 
-def test_readme_shows_the_acl_commands():
-    assert acl_script() in README.read_text(encoding="utf-8"), (
-        "README 'Valkey ACL' is out of date: paste the output of `python manage.py valkey_acl`"
+def test_docs_show_the_acl_commands():
+    assert acl_script() in OPERATIONS.read_text(encoding="utf-8"), (
+        "docs/operations.md 'Valkey ACL' is out of date: paste `python manage.py valkey_acl`"
     )
