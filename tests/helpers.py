@@ -166,10 +166,9 @@ class ValkeyMonitor:
 
     def __enter__(self) -> ValkeyMonitor:
         self._thread.start()
-        self._ready.wait(5)
-        import time
-
-        time.sleep(0.1)  # MONITOR is registered once the server answered it
+        # Set once the server answered MONITOR with OK (valkey-py's Monitor.__enter__ reads it):
+        # from then on every command is recorded.
+        assert self._ready.wait(5), "MONITOR did not start"
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -231,3 +230,16 @@ def make_sessions(valkey_client: Any, count: int, first_passenger: int = 1) -> l
             pipe.execute()
     pipe.execute()
     return keys
+
+
+class FakeClock:
+    """A clock the test moves forward (seconds, like time.monotonic): time passes at once."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
