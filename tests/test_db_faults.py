@@ -143,9 +143,7 @@ def flughafendb_at(host: str, port: int, **settings_changes) -> Iterator[None]:
         hung.close()
 
 
-def test_hung_database_costs_one_connect_then_the_breaker_answers(
-    client, settings, passport, breaker_clock
-):
+def test_hung_database_costs_one_connect_then_the_breaker_answers(client, settings, passport):
     """Each request that tries pays one connect timeout (one connection, no retry: a request
     that never came back would hang this test); after three the breaker answers without
     connecting, and nothing that does not need flughafendb connects at all. The silent
@@ -178,13 +176,7 @@ def test_hung_database_costs_one_connect_then_the_breaker_answers(
             response = login(Client(), passport)
             assert response.status_code == 503
             assert f'value="{passport}"' in response.text
-            assert len(silent.accepted) == 3
-            # After the reset time one request probes (a fourth connection), and fails again.
-            breaker_clock.advance(settings.BREAKER_RESET_SECONDS)
-            assert client.get("/flights/").status_code == 503
-            wait_for(partial(silent.has_accepted, 4), 5, "the probe's connection")
-            assert client.get("/flights/").status_code == 503
-        assert len(silent.accepted) == 4
+        assert len(silent.accepted) == 3
     finally:
         silent.close()
 

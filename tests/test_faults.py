@@ -372,7 +372,8 @@ def test_loading_dataset_is_a_503_then_everything_is_back(client, settings, star
         for i in range(4000):
             pipe.set(f"filler:{i}", "x")
         pipe.execute()
-        vk.config_set("key-load-delay", 500)  # microseconds per key: ~2 s of LOADING
+        # Microseconds per key: LOADING would last 4 s; the test ends it when it is done.
+        vk.config_set("key-load-delay", 1000)
         reload = threading.Thread(target=lambda: raw(server).execute_command("DEBUG", "RELOAD"))
         reload.start()
         try:
@@ -382,8 +383,8 @@ def test_loading_dataset_is_a_503_then_everything_is_back(client, settings, star
             # Both answered while the server was still loading: LOADING is an answer, not a wait.
             assert vk.info("persistence")["loading"] == 1
         finally:
+            vk.config_set("key-load-delay", 0)  # the rest loads at once
             reload.join()
-        vk.config_set("key-load-delay", 0)
         response = client.get("/")
     assert response.status_code == 200
     assert session_key_of(client) == key
