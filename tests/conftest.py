@@ -18,7 +18,7 @@ from flightsite.flughafendb.demo_data import passport_number
 from flightsite.flughafendb.router import LEGACY_ALIAS
 from flightsite.flughafendb.testing import prepare_test_database
 
-from .helpers import FakeClock, RawValkey
+from .helpers import RawValkey, SecondsClock
 
 BOTH_DBS = ["default", LEGACY_ALIAS]
 
@@ -74,12 +74,12 @@ def valkey_client(
 
 
 @pytest.fixture
-def breaker_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+def breaker_clock(monkeypatch: pytest.MonkeyPatch) -> SecondsClock:
     """The circuit breakers' clock (flightsite/outages.py Breaker.clock): the test moves it
     past BREAKER_RESET_SECONDS instead of sleeping."""
     from flightsite.outages import Breaker
 
-    clock = FakeClock()
+    clock = SecondsClock()
     monkeypatch.setattr(Breaker, "clock", clock)
     return clock
 

@@ -28,7 +28,7 @@ from flightsite.outages import (
     is_store_outage,
     open_breakers,
 )
-from passengers.session_store import valkey_key
+from valkey_sessions.keys import valkey_key
 
 from .conftest import BOTH_DBS
 from .helpers import RawValkey, login, session_cookie, session_key_of, tomorrows_flights

@@ -22,7 +22,7 @@ from flights.queries import FLIGHT_FIELDS, as_session_flight, day_bounds
 from flightsite.flughafendb.router import LEGACY_ALIAS
 
 from .conftest import BOTH_DBS
-from .helpers import FakeClock, flight_rows, login, session_key_of, stored_session
+from .helpers import SecondsClock, flight_rows, login, session_key_of, stored_session
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -192,7 +192,7 @@ def test_every_page_is_one_query(logged_in, noon, django_assert_num_queries):
 def test_the_catalog_is_kept_for_its_ttl_then_loaded_again(
     logged_in, settings, django_assert_num_queries, monkeypatch
 ):
-    clock = FakeClock()
+    clock = SecondsClock()
     monkeypatch.setattr(catalog, "clock", clock)
     settings.FLIGHTS_CATALOG_TTL = 300
     logged_in.get("/flights/")
