@@ -42,7 +42,3 @@ class PassengerQuerySet(models.QuerySet["Passenger"]):
             "country": row["details__country"],
             "zip": row["details__zip"],
         }
-
-    def sample_passport(self) -> str | None:
-        """A passport number to log in with (the demo data's first passenger)."""
-        return self.order_by("passenger_id").values_list("passportno", flat=True).first()
