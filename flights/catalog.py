@@ -22,8 +22,9 @@ from django.conf import settings
 from django.utils import timezone
 from markupsafe import Markup
 
-from .models import Airport, Flight
-from .queries import AirportRow
+from flightsite.flughafendb.models import Airport, AirportRow
+
+from .models import Flight
 
 
 def normalise(text: str) -> str:

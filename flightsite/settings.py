@@ -200,7 +200,7 @@ DATABASES["flughafendb"]["TIME_ZONE"] = TIME_ZONE
 DATABASES["flughafendb"]["TEST"] = {"MIGRATE": False}
 DATABASE_ROUTERS = ["flightsite.flughafendb.router.FlughafendbRouter"]
 # The apps whose (unmanaged) models live in flughafendb.
-FLUGHAFENDB_APPS = {"passengers", "flights"}
+FLUGHAFENDB_APPS = {"flughafendb", "passengers", "flights"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
