@@ -115,7 +115,7 @@ def users() -> tuple[ValkeyUser, ValkeyUser]:
         _user(
             SESSIONS,
             "flightsite-sessions",
-            "VALKEY_URL: sessions (passengers/session_store.py) and login throttle counters",
+            "VALKEY_URL: sessions (valkey_sessions) and login throttle counters",
         ),
         _user(
             CACHE,
