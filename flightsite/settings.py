@@ -126,8 +126,9 @@ TEMPLATES = [
         "APP_DIRS": False,
         "OPTIONS": {
             "environment": "flightsite.jinja2.environment",
-            # Apps' globals and filters (Jinja extensions): the flight rows' cells.
-            "extensions": ["flights.rows.FlightRows"],
+            # Apps' globals and filters (Jinja extensions): the flight rows' cells, the names
+            # of the weather's sources.
+            "extensions": ["flights.rows.FlightRows", "weather.providers.ProviderLabels"],
             # The backend itself adds `request` (and `csrf_input`, which `csrf` replaces).
             "context_processors": [
                 "django.contrib.messages.context_processors.messages",
