@@ -226,18 +226,10 @@ def environment(**options: Any) -> Environment:
     # process and never checked for changes; the bytecode cache spares new workers compiling.
     if not options.get("auto_reload"):
         options.setdefault("bytecode_cache", _bytecode_cache())
+    # Apps add their own globals and filters as Jinja extensions named in TEMPLATES' OPTIONS
+    # ("extensions"), which this environment instantiates: the project names no app.
     env = SiteEnvironment(**options)
-    from flights.rows import flight_cells, list_row  # flights.rows uses this module's filters
-
-    env.globals.update(
-        {
-            "url": url,
-            "static": static_url,
-            "icon": icon,
-            "flight_cells": flight_cells,
-            "list_row": list_row,
-        }
-    )
+    env.globals.update({"url": url, "static": static_url, "icon": icon})
     env.filters.update(
         {
             "date": date_filter,

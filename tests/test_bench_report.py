@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ def _paired(rounds: list[float]) -> dict:
 
 
 def _loop(rps: float, cpu: float, ratios: list[float] | None = None) -> dict:
-    loop = {
+    loop: dict[str, dict[str, Any]] = {
         c: {
             "rps": rps,
             "p50_ms": 1.0,
