@@ -11,7 +11,8 @@
         "CLOCK": "time.time_ns",              # the app's clock (tests inject one)
     }
 
-Read on every use (cheap: a dict lookup and a cached import), so `override_settings` works.
+Read on every use (cheap: the entries are resolved once per VALKEY_SESSIONS value, imports are
+cached), so `override_settings` works.
 """
 
 from __future__ import annotations
@@ -36,17 +37,35 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def get(name: str) -> Any:
-    configured = getattr(settings, "VALKEY_SESSIONS", None) or {}
+_NOT_SET: dict[str, Any] = {}
+# (the VALKEY_SESSIONS object, SESSION_CACHE_ALIAS, the entries with defaults): checked once
+# per settings value, not on each of the several reads a session load makes.
+_resolved: tuple[Any, Any, dict[str, Any]] | None = None
+
+
+def _entries() -> dict[str, Any]:
+    global _resolved
+    configured = getattr(settings, "VALKEY_SESSIONS", None) or _NOT_SET
+    alias = settings.SESSION_CACHE_ALIAS
+    cached = _resolved
+    # The same object as last time (override_settings and the tests' `settings` fixture assign
+    # a new dict; a dict changed in place is not seen, like any other setting read at start).
+    if cached is not None and cached[0] is configured and cached[1] == alias:
+        return cached[2]
     unknown = set(configured) - set(DEFAULTS)
     if unknown:
         raise ImproperlyConfigured(
             f"VALKEY_SESSIONS has unknown entries {sorted(unknown)}; known: {sorted(DEFAULTS)}"
         )
-    value = configured.get(name, DEFAULTS[name])
-    if name == "CACHE_ALIAS" and value is None:
-        return settings.SESSION_CACHE_ALIAS
-    return value
+    entries = {**DEFAULTS, **configured}
+    if entries["CACHE_ALIAS"] is None:
+        entries["CACHE_ALIAS"] = alias
+    _resolved = (configured, alias, entries)
+    return entries
+
+
+def get(name: str) -> Any:
+    return _entries()[name]
 
 
 @functools.lru_cache(maxsize=32)
@@ -69,10 +88,18 @@ def now_ms() -> int:
     return clock() // 1_000_000
 
 
+_checked_prefix: Any = None  # the last KEY_PREFIX found valid (each load builds a key)
+
+
 def key_prefix() -> str:
+    global _checked_prefix
     prefix = get("KEY_PREFIX")
+    if prefix is _checked_prefix:
+        checked: str = prefix
+        return checked
     if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
         raise ImproperlyConfigured("VALKEY_SESSIONS['KEY_PREFIX'] must be a str without braces")
+    _checked_prefix = prefix
     return prefix
 
 
