@@ -11,8 +11,8 @@
         "CLOCK": "time.time_ns",              # the app's clock (tests inject one)
     }
 
-Read on every use (cheap: the entries are resolved once per VALKEY_SESSIONS value, imports are
-cached), so `override_settings` works.
+Read on every use (cheap: the entries are resolved once, again after `override_settings` or
+pytest-django's `settings` change them; imports are cached).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 DEFAULTS: dict[str, Any] = {
@@ -37,21 +39,25 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-_NOT_SET: dict[str, Any] = {}
-# (the VALKEY_SESSIONS object, SESSION_CACHE_ALIAS, the entries with defaults): checked once
-# per settings value, not on each of the several reads a session load makes.
-_resolved: tuple[Any, Any, dict[str, Any]] | None = None
+# The entries with their defaults, resolved at the first read and again after a change of the
+# settings they come from (override_settings and pytest-django's `settings` fixture send
+# setting_changed): a session load reads them several times, each a dict lookup.
+_resolved: dict[str, Any] | None = None
+_SOURCES = {"VALKEY_SESSIONS", "SESSION_CACHE_ALIAS"}
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    global _resolved, _checked_prefix
+    if setting in _SOURCES:
+        _resolved = _checked_prefix = None
 
 
 def _entries() -> dict[str, Any]:
     global _resolved
-    configured = getattr(settings, "VALKEY_SESSIONS", None) or _NOT_SET
-    alias = settings.SESSION_CACHE_ALIAS
-    cached = _resolved
-    # The same object as last time (override_settings and the tests' `settings` fixture assign
-    # a new dict; a dict changed in place is not seen, like any other setting read at start).
-    if cached is not None and cached[0] is configured and cached[1] == alias:
-        return cached[2]
+    if _resolved is not None:
+        return _resolved
+    configured = getattr(settings, "VALKEY_SESSIONS", None) or {}
     unknown = set(configured) - set(DEFAULTS)
     if unknown:
         raise ImproperlyConfigured(
@@ -59,8 +65,8 @@ def _entries() -> dict[str, Any]:
         )
     entries = {**DEFAULTS, **configured}
     if entries["CACHE_ALIAS"] is None:
-        entries["CACHE_ALIAS"] = alias
-    _resolved = (configured, alias, entries)
+        entries["CACHE_ALIAS"] = settings.SESSION_CACHE_ALIAS
+    _resolved = entries
     return entries
 
 
