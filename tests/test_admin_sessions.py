@@ -71,6 +71,8 @@ def test_list_pages_through_10000_sessions_without_keys(
     keys = set(make_sessions(valkey_client, 10_000))
     handles = {live_sessions.handle_of(k): k for k in keys}
     monkeypatch.setattr(admin_sessions, "PAGE_SIZE", 1000)
+    # The whole count, however busy the machine (the budget: test_a_count_over_budget_...).
+    monkeypatch.setattr(admin_sessions, "COUNT_BUDGET", 600.0)
     seen: set[str] = set()
     url = "/admin/passengers/live-sessions/"
     with ValkeyMonitor(valkey_server.port) as monitor:
@@ -91,6 +93,19 @@ def test_list_pages_through_10000_sessions_without_keys(
     assert "KEYS" not in {v for v, _ in monitor.commands}
     assert "SCAN" in {v for v, _ in monitor.commands}
     assert not set(re.findall(r"[a-z0-9]{32}", first.text)) & {k[8:] for k in keys}, "a key shown"
+
+
+def test_a_count_over_its_budget_says_it_stopped(staff, valkey_client, monkeypatch):
+    """Past COUNT_BUDGET the page stops counting and says so: the number is a lower bound."""
+    make_sessions(valkey_client, 300)
+    monkeypatch.setattr(admin_sessions, "COUNT_BUDGET", -1.0)  # over before the first SCAN
+    monkeypatch.setattr(live_sessions, "SCAN_COUNT", 100)
+    page = staff.get("/admin/passengers/live-sessions/")
+    assert page.status_code == 200
+    counted = re.search(r"<strong>(\d+)\+</strong> live sessions", page.text)
+    assert counted is not None, page.text
+    assert int(counted.group(1)) < 301
+    assert "counting stopped after" in page.text
 
 
 def test_end_from_the_list_is_logged(staff, valkey_client, passport, caplog):
