@@ -233,6 +233,8 @@ class AirportRow(TypedDict):
     name: str
     geo__city: str | None
     geo__country: str | None
+    geo__latitude: Any  # Decimal (None: no airport_geo row)
+    geo__longitude: Any
 
 
 class AirportQuerySet(models.QuerySet["Airport"]):
@@ -240,6 +242,12 @@ class AirportQuerySet(models.QuerySet["Airport"]):
         """Every airport with its city and country (airport LEFT JOIN airport_geo)."""
         return list(
             self.order_by("airport_id").values(
-                "airport_id", "iata", "name", "geo__city", "geo__country"
+                "airport_id",
+                "iata",
+                "name",
+                "geo__city",
+                "geo__country",
+                "geo__latitude",
+                "geo__longitude",
             )
         )

@@ -157,6 +157,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "weather": weather,
             "weather_source": provider_label(weather.get("provider")) if weather else "",
             "flights": sess.flights(request.session),
+            "message_places": ("my-flights",),
         },
     )
 
