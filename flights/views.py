@@ -103,8 +103,15 @@ def _back_to_list(request: HttpRequest, flight_id: int) -> str:
     return _list_url(form.query() if form.is_valid() else "", flight_id)
 
 
+def _resume_add(request: HttpRequest) -> str:
+    """Where a login brings an add from an ended session: its list page, at its row (the
+    passenger presses Add again: nothing is added to a session they may not want back)."""
+    flight_id = _flight_id(request)
+    return _back_to_list(request, flight_id) if flight_id is not None else _list_url()
+
+
 @require_POST
-@passenger_required
+@passenger_required(not_done="The flight was not added.", resume=_resume_add)
 def add_flight(request: HttpRequest) -> HttpResponse:
     """Add a flight the site offers: one that exists and has not departed yet (the flights
     list shows departed flights of today, behind "earlier", without an add button)."""
@@ -156,7 +163,7 @@ def add_flight(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@passenger_required
+@passenger_required(not_done="Nothing was removed.", resume=lambda request: "/")
 def remove_flight(request: HttpRequest) -> HttpResponse:
     flight_id = _flight_id(request)
     if flight_id is None:
