@@ -214,3 +214,74 @@ def test_session_page_times_say_utc(client, passport):
     assert re.search(
         r"Logged in: \d+ \w+ \d{4}, \d\d:\d\d UTC|Logged in \d+ \w+ \d{4}, \d\d:\d\d UTC", text
     )
+
+
+# --- the admin ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_browser(django_user_model) -> Client:
+    user = django_user_model.objects.create_superuser("ux-admin", "a@example.com", "pw-ux-admin-1")
+    browser = Client()
+    browser.force_login(user)
+    return browser
+
+
+def _rows(html: str) -> list[str]:
+    return re.findall(r'<tr data-session="[^"]+" data-kind="(\w+)"', html)
+
+
+def test_live_sessions_passengers_first_newest_first_with_a_filter(admin_browser, passport):
+    anonymous = Client()
+    anonymous.get("/login/")  # a CSRF cookie only: no session
+    first, second = Client(), Client()
+    login(first, passport)
+    login(second, passport_number(2))
+    page = admin_browser.get("/admin/passengers/live-sessions/").content.decode()
+    kinds = _rows(page)
+    # The admin's own session is a staff one, after the passengers'.
+    assert kinds == ["passenger", "passenger", "staff"], kinds
+    # Newest activity first: the second login above the first.
+    assert page.index(passport_number(2)) < page.index(passport)
+    only = admin_browser.get("/admin/passengers/live-sessions/", {"kind": "others"}).content
+    assert _rows(only.decode()) == ["staff"]
+    only = admin_browser.get("/admin/passengers/live-sessions/", {"kind": "passengers"}).content
+    assert _rows(only.decode()) == ["passenger", "passenger"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("LH", lambda f: f.flightno.startswith("LH")),
+        ("FRA", lambda f: "FRA" in (f.from_airport.iata, f.to_airport.iata)),
+        ("Lufthansa", lambda f: f.airline.airlinename == "Lufthansa"),
+        (
+            "LH FRA",
+            lambda f: (
+                f.flightno.startswith("LH") and "FRA" in (f.from_airport.iata, f.to_airport.iata)
+            ),
+        ),
+    ],
+)
+def test_the_flight_list_is_searchable(admin_browser, query, expected):
+    from flights.models import Flight
+
+    flights = Flight.objects.select_related("from_airport", "to_airport", "airline")
+    wanted = {f.flightno for f in flights if expected(f)}
+    assert wanted, query
+    page = admin_browser.get("/admin/flights/flight/", {"q": query, "all": ""}).content.decode()
+    shown = set(re.findall(r'<th class="field-flightno"><a [^>]*>([^<]+)</a>', page))
+    assert shown and shown <= wanted, (query, shown - wanted)
+    assert "A flight number or its start" in page
+
+
+def test_admin_dates_are_24_hour_with_their_zone(admin_browser):
+    from flights.models import Flight
+
+    flight = Flight.objects.order_by("-departure").first()
+    assert flight is not None
+    page = admin_browser.get("/admin/flights/flight/").content.decode()
+    assert "a.m." not in page and "p.m." not in page
+    assert re.search(
+        r'<td class="field-departure[^"]*">\d{1,2} \w{3} \d{4}, \d\d:\d\d UTC</td>', page
+    )
