@@ -41,7 +41,7 @@ _CONNECTION = ("ping", "select", "client|setinfo")
 
 SESSIONS_USER = ValkeyUser(
     name="flightsite-sessions",
-    purpose="VALKEY_URL: sessions (passengers/session_store.py) and login throttle counters",
+    purpose="VALKEY_URL: sessions (valkey_sessions) and login throttle counters",
     keys=("flight_session:*", "flight_session_index:*", THROTTLE_KEYS),
     commands=(
         *_CONNECTION,
