@@ -112,7 +112,14 @@ def test_every_page_fits_with_another_session_and_its_actions_can_be_tapped(
     page.goto("/session/")
     others = page.get_by_test_id("other-sessions")
     expect(others.locator("tbody tr")).to_have_count(2)
-    shot(page, f"ux-session-{width}", doc="session-mobile" if width == 375 else "session")
+    others.scroll_into_view_if_needed()
+    # docs/session.png (1280) is the whole-flow test's; the phone's: its other sessions.
+    shot(
+        page,
+        f"ux-session-{width}",
+        doc="session-mobile" if width == 375 else None,
+        doc_full_page=False,
+    )
     axe_check(page, f"ux-session-{width}")
     end_buttons = others.get_by_role("button", name=re.compile(r"^End the session of"))
     for button in end_buttons.all():
@@ -200,7 +207,12 @@ def test_the_message_after_add_and_remove_is_in_view_and_read_out(
     assert page.locator("#announcer").get_attribute("aria-live") == "polite"
     assert page.locator(".messages").count() == 0  # not (also) at the top
     assert_fits(page, viewport, "flights after an add")
-    shot(page, f"ux-added-{width}", doc=f"flights-added{'-mobile' if width == 375 else ''}")
+    shot(
+        page,
+        f"ux-added-{width}",
+        doc=f"flights-added{'-mobile' if width == 375 else ''}",
+        doc_full_page=False,  # what the eye sees: the row and its message
+    )
     axe_check(page, f"ux-added-{width}")
 
     page.goto("/")
@@ -272,8 +284,8 @@ def test_every_time_has_its_zone_and_phone_cards_ellipsize(
     shot(
         page,
         f"ux-flights-{width}",
-        doc="flights-mobile" if width == 375 else "flights",
-        doc_full_page=width != 375,
+        doc="flights-cards-mobile" if width == 375 else "flights-zones",
+        doc_full_page=False,
     )
 
     # Every airport name is whole or cut with an ellipsis, its full name in the title.
@@ -325,8 +337,8 @@ def test_the_admin_at_both_widths(
     shot(
         page,
         f"ux-admin-sessions-{width}",
-        doc="admin-sessions" if width == 1280 else "admin-sessions-mobile",
-        doc_full_page=width != 375,
+        doc="admin-sessions-mobile" if width == 375 else None,  # 1280: the session test's
+        doc_full_page=False,
     )
     axe_check(page, f"ux-admin-sessions-{width}")
     page.get_by_role("link", name="Staff and anonymous").click()
@@ -343,6 +355,7 @@ def test_the_admin_at_both_widths(
     assert flightnos and all(n.startswith("LH") for n in flightnos)
     text = page.locator("#result_list").inner_text()
     assert not re.search(r"[ap]\.m\.", text) and re.search(r"\d\d:\d\d UTC", text)
+    shot(page, f"ux-admin-flights-{width}", doc="admin-flights" if width == 1280 else None)
     if width == 1280:
         # Every column in view: no sideways scroll inside the list either.
         assert page.locator(".results").evaluate("el => el.scrollWidth <= el.clientWidth")
