@@ -3,20 +3,9 @@ from __future__ import annotations
 from django.contrib import admin
 
 from flightsite.admin import ReadOnlyAdmin
+from flightsite.flughafendb.models import Airport
 
-from .models import Airline, Airplane, Airport, AirportGeo, Flight
-
-
-@admin.register(Airport)
-class AirportAdmin(ReadOnlyAdmin):
-    list_display = ("name", "iata", "icao")
-    search_fields = ("name", "=iata", "=icao")
-
-
-@admin.register(AirportGeo)
-class AirportGeoAdmin(ReadOnlyAdmin):
-    list_display = ("name", "city", "country", "latitude", "longitude")
-    search_fields = ("name", "city", "country")
+from .models import Airline, Airplane, Flight
 
 
 @admin.register(Airline)
@@ -53,6 +42,6 @@ class FlightAdmin(ReadOnlyAdmin):
     @admin.display(description="From → to", ordering="from_airport__iata")
     def route(self, flight: Flight) -> str:
         def code(airport: Airport) -> str:
-            return airport.iata or airport.icao
+            return str(airport.iata or airport.icao)
 
         return f"{code(flight.from_airport)} → {code(flight.to_airport)}"

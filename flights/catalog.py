@@ -3,8 +3,9 @@
 flight table covers. So a page of the flights list costs exactly one query.
 
 Each process loads it with two small queries on first use and again after
-settings.FLIGHTS_CATALOG_TTL seconds; `load_demo_data` forgets it at once (other processes,
-e.g. gunicorn workers, see new data within the TTL).
+settings.FLIGHTS_CATALOG_TTL seconds; `load_demo_data` forgets it at once (its data_changed
+signal, connected in flights/apps.py; other processes, e.g. gunicorn workers, see new data
+within the TTL).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from django.conf import settings
 from django.utils import timezone
 from markupsafe import Markup
 
-from .models import Airport, Flight
+from flightsite.flughafendb.models import Airport, AirportRow
+
+from .models import Flight
 from .places import Place, fold, fold_keys, other_names, zone_at
-from .queries import AirportRow
 
 
 def normalise(text: str) -> str:
@@ -159,17 +161,19 @@ class Catalog:
 
 _lock = threading.Lock()
 _current: tuple[float, Catalog] | None = None
+# Seconds on a monotonic clock: the tests move it forward instead of sleeping out the TTL.
+clock = time.monotonic
 
 
 def catalog() -> Catalog:
     """The catalog of this process, loaded (again) when older than FLIGHTS_CATALOG_TTL."""
     global _current
     entry = _current
-    if entry is None or time.monotonic() - entry[0] > settings.FLIGHTS_CATALOG_TTL:
+    if entry is None or clock() - entry[0] > settings.FLIGHTS_CATALOG_TTL:
         with _lock:
             entry = _current
-            if entry is None or time.monotonic() - entry[0] > settings.FLIGHTS_CATALOG_TTL:
-                entry = _current = (time.monotonic(), Catalog.load())
+            if entry is None or clock() - entry[0] > settings.FLIGHTS_CATALOG_TTL:
+                entry = _current = (clock(), Catalog.load())
     return entry[1]
 
 

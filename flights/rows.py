@@ -18,6 +18,8 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.translation import get_language
+from jinja2 import Environment
+from jinja2.ext import Extension
 from markupsafe import Markup, escape
 
 from flightsite.jinja2 import zone_label
@@ -74,6 +76,15 @@ def list_row(
     else:
         state = ""
     return _list_row(key, state, *_zone_names(flight, zones))
+
+
+class FlightRows(Extension):
+    """`flight_cells` and `list_row` as globals of the site's Jinja environment (named in
+    settings.TEMPLATES' "extensions": the project's environment does not import the apps)."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.globals.update({"flight_cells": flight_cells, "list_row": list_row})
 
 
 _ACTIONS = {

@@ -283,9 +283,9 @@ class SiteEnvironment(Environment):
 def environment(**options: Any) -> Environment:
     # Keep the final newline of a template (Django templates do): same HTML as before the move.
     options.setdefault("keep_trailing_newline", True)
+    # Apps add their own globals and filters as Jinja extensions named in TEMPLATES' OPTIONS
+    # ("extensions"), which this environment instantiates: the project names no app.
     env = SiteEnvironment(**options)
-    from flights.rows import flight_cells, list_row  # flights.rows uses this module's filters
-
     env.globals.update(
         {
             "url": url,
@@ -295,8 +295,6 @@ def environment(**options: Any) -> Environment:
             "moment_text": moment_text,
             "messages_by_place": messages_by_place,
             "messages_elsewhere": messages_elsewhere,
-            "flight_cells": flight_cells,
-            "list_row": list_row,
         }
     )
     env.filters.update(
