@@ -214,10 +214,8 @@ PARTS = [
     ("signals: close_old_connections (x2)", "db/__init__.py", "close_old_connections"),
     ("signals: close_caches", "core/cache/__init__.py", "close_caches"),
     ("URL resolve", "urls/resolvers.py", "resolve"),
-    ("session: load (GET + decode)", "session_store/store.py", "load"),
     ("session: load (GET + decode)", "valkey_sessions/store.py", "load"),
     ("session: Valkey GET", "django_valkey/base_client.py", "get"),
-    ("session: decode", "session_store/codec.py", "decode"),
     ("session: decode", "valkey_sessions/codec.py", "decode"),
     ("session: stock cache engine load", "backends/cache.py", "load"),
     ("session: signed_cookies load", "backends/signed_cookies.py", "load"),
@@ -347,6 +345,20 @@ def run(args: argparse.Namespace, pages: set[str], port: int) -> int:
             target = f"django dashboard, {name} engine"
             targets[target] = _dashboard(client)
             contexts[target] = overrides
+    if "loads" in pages:  # the engines' read path alone: SessionStore(key).load()
+        from django.utils.module_loading import import_string
+
+        stores = {"ours": (ours, settings_engine())}
+        for name in ("cache",):
+            engine = f"django.contrib.sessions.backends.{name}"
+            with override_settings(SESSION_ENGINE=engine):
+                client = Client(WSGIHandler())
+                log_in(client, flight_id=_chosen_flight(ours))
+            stores[name] = (client, engine)
+        for name, (client, engine) in stores.items():
+            store_class = import_string(engine + ".SessionStore")
+            key = client.cookies["flightsite_session"]
+            targets[f"load(), {name}"] = _load(store_class, key)
     if "flask" in pages:
         os.environ["VALKEY_URL"] = url
         sys.path.insert(0, str(BENCH / "flask_baseline"))
@@ -394,6 +406,7 @@ def run(args: argparse.Namespace, pages: set[str], port: int) -> int:
         ("django dashboard", "flask dashboard"),
         ("django dashboard", "django dashboard, cache engine"),
         ("django dashboard", "django dashboard, signed_cookies engine"),
+        ("load(), ours", "load(), cache"),
     ]
     print("\nPaired ratios, ours ÷ theirs in CPU per request (median of the rounds; range):")
     for a, b in pairs:
@@ -451,6 +464,8 @@ CALLGRIND_TARGETS = [
     ("django dashboard, cache engine", "engines"),
     ("django dashboard, signed_cookies engine", "engines"),
     ("django flights", "flights"),
+    ("load(), ours", "loads"),
+    ("load(), cache", "loads"),
 ]
 
 
@@ -503,6 +518,7 @@ def callgrind(args: argparse.Namespace) -> int:
         ("django dashboard", "flask dashboard"),
         ("django dashboard", "django dashboard, cache engine"),
         ("django dashboard", "django dashboard, signed_cookies engine"),
+        ("load(), ours", "load(), cache"),
     ]
     for a, b in pairs:
         if a in counts and b in counts:
@@ -518,6 +534,27 @@ def _chosen_flight(client: Client) -> str:
     _, page = client.request("GET", "/")
     found = re.findall(rb'name="flight_id" value="(\d+)"', page)
     return found[0].decode() if found else "1000"
+
+
+def settings_engine() -> str:
+    from django.conf import settings
+
+    engine: str = settings.SESSION_ENGINE
+    return engine
+
+
+def _load(store_class: Any, key: str) -> Callable[[], int]:
+    """A new store for the key and its load(), as a request's first session access does."""
+
+    def run() -> int:
+        started = CPU()
+        data = store_class(key).load()
+        spent = CPU() - started
+        if not data:
+            raise RuntimeError(f"{store_class.__module__}: no session for the key")
+        return spent
+
+    return run
 
 
 def _dashboard(client: Client) -> Callable[[], int]:
