@@ -236,11 +236,12 @@ CACHES = {
 }
 
 # --- circuit breaker (flightsite/outages.py) ---------------------------------------------------
-# After this many connection failures or timeouts in a row, a dependency (each Valkey alias,
-# each MySQL database) is skipped for BREAKER_RESET_SECONDS: requests that need it get a 503
-# at once, then one request probes. Per worker process. 0 failures turns it off.
+# After this many connection failures or timeouts in a row, a dependency (each Valkey server,
+# each MySQL database) is "open": requests that need it get a 503 at once, while a background
+# thread probes it every BREAKER_PROBE_SECONDS and closes it on the first answer (so the site is
+# back at most about that long after the dependency). Per worker process. 0 failures: off.
 BREAKER_FAILURES = env.int("BREAKER_FAILURES", 3, minimum=0)
-BREAKER_RESET_SECONDS = env.float("BREAKER_RESET_SECONDS", 5.0, minimum=0.1)
+BREAKER_PROBE_SECONDS = env.float("BREAKER_PROBE_SECONDS", 0.2, minimum=0.01)
 
 # FLIGHTSITE_SESSION_ENGINE is for the benchmark only (bench/run.py compares Django's engines
 # against ours); the site is built and tested for passengers.session_store.
@@ -354,7 +355,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"suspicious": {"()": "flightsite.log_filters.SuspiciousRequestsAsWarnings"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["suspicious"]}},
     "root": {
         "handlers": ["console"],
         "level": env.choice("LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),

@@ -138,7 +138,6 @@ def timed(call):
 
 def test_hung_database_costs_one_second_then_the_breaker_answers(client, settings, passport):
     settings.BREAKER_FAILURES = 3
-    settings.BREAKER_RESET_SECONDS = 1
     login(client, passport)  # before: the login needs the passenger table
     silent = Silent()
     try:
