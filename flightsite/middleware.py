@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 from collections.abc import Callable, Sequence
 
 from django.conf import settings
@@ -75,43 +76,108 @@ class ValkeySessionMiddleware(SessionMiddleware):
             return session_ended()
 
 
-def client_address(
+def resolve_client(
     remote_addr: str,
     forwarded_for: str,
     trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
-) -> str:
-    """The client's address: walk X-Forwarded-For from the right (the entry our own proxy
-    added) past every trusted proxy; the first untrusted address is the client. Anything a
-    client wrote further left is ignored, so it cannot choose its own address."""
+) -> tuple[str, int]:
+    """The client's address and how many X-Forwarded-For entries were left unbelieved: walk the
+    header from the right (the entry our own proxy added) past every trusted proxy; the first
+    untrusted address is the client. Anything further left is ignored, so a client cannot
+    choose its own address."""
     hops = [h.strip() for h in forwarded_for.split(",") if h.strip()] if forwarded_for else []
     current = remote_addr
     while True:
         try:
             address = ipaddress.ip_address(current)
         except ValueError:
-            return current  # not an address (garbage from a proxy): use it as it is
+            return current, len(hops)  # not an address (garbage from a proxy): use it as it is
         if not any(address in network for network in trusted) or not hops:
-            return current
+            return current, len(hops)
         current = hops.pop()
+
+
+def client_address(
+    remote_addr: str,
+    forwarded_for: str,
+    trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
+) -> str:
+    return resolve_client(remote_addr, forwarded_for, trusted)[0]
+
+
+class ProxyWatch:
+    """Notices a proxy the site does not trust: every request comes from the same private
+    address and carries an X-Forwarded-For the site did not believe. Then every client is
+    counted as that one address (one client's failed logins block everyone's): the site warns
+    once in the log and /healthz says so until a request breaks the pattern."""
+
+    THRESHOLD = 50  # requests in a row
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.peer = ""
+        self.streak = 0
+        self.warned = False
+
+    def observe(self, client: str, unbelieved_hops: int) -> None:
+        suspect = unbelieved_hops > 0 and _is_private(client)
+        if not suspect and not self.streak:
+            return
+        with self._lock:
+            if not suspect:
+                self.peer, self.streak = "", 0
+                return
+            self.streak = self.streak + 1 if client == self.peer else 1
+            self.peer = client
+            if self.streak >= self.THRESHOLD and not self.warned:
+                self.warned = True
+                logger.warning("%s", self.problem())
+
+    def problem(self) -> str | None:
+        if self.streak < self.THRESHOLD:
+            return None
+        return (
+            f"the last {self.streak} requests all came from {self.peer} with an "
+            "X-Forwarded-For header that is not believed: a reverse proxy the site does not "
+            "trust? Every client is then counted as that address (login throttle). Set "
+            "DJANGO_TRUSTED_PROXIES to the proxy's address."
+        )
+
+
+def _is_private(value: str) -> bool:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return address.is_private or address.is_loopback
+
+
+proxy_watch = ProxyWatch()
 
 
 class TrustedProxyMiddleware:
     """Behind a reverse proxy every request comes from the proxy's address. When
     DJANGO_TRUSTED_PROXIES lists it, REMOTE_ADDR becomes the client's address from
-    X-Forwarded-For (so the login throttle counts clients, not the proxy). Off by default:
-    X-Forwarded-For is then ignored, as a client can send anything in it."""
+    X-Forwarded-For (so the login throttle counts clients, not the proxy). Otherwise the header
+    is ignored (a client can send anything in it) and the peer is the client; a proxy that is
+    not trusted is noticed (ProxyWatch)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.trusted = settings.TRUSTED_PROXIES
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if self.trusted:
-            meta = request.META
-            meta["flightsite.proxy_addr"] = meta.get("REMOTE_ADDR", "")
-            meta["REMOTE_ADDR"] = client_address(
-                meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""), self.trusted
-            )
+        meta = request.META
+        forwarded_for = meta.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded_for:
+            peer = meta.get("REMOTE_ADDR", "")
+            client, unbelieved = resolve_client(peer, forwarded_for, self.trusted)
+            if client != peer:
+                meta["flightsite.proxy_addr"] = peer
+                meta["REMOTE_ADDR"] = client
+            proxy_watch.observe(client, unbelieved)
+        elif proxy_watch.streak:
+            proxy_watch.observe(meta.get("REMOTE_ADDR", ""), 0)
         return self.get_response(request)
 
 
