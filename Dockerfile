@@ -98,6 +98,7 @@ ENTRYPOINT ["flightsite-entrypoint"]
 # believed (compose's `proxy`); none by default.
 ENV FLIGHTSITE_HOST=0.0.0.0 \
     FLIGHTSITE_PORT=8000 \
+    FLIGHTSITE_HEALTH_PORT=8002 \
     DJANGO_TRUSTED_PROXIES= \
     GRANIAN_INTERFACE=wsgi \
     GRANIAN_PORT=8001 \

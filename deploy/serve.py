@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """The `site` image's server (the Dockerfile's CMD): nginx on FLIGHTSITE_PORT (8000) in front of
-granian on 127.0.0.1:GRANIAN_PORT (8001), in one container.
+granian on 127.0.0.1:GRANIAN_PORT (8001), in one container; /healthz on 127.0.0.1:
+FLIGHTSITE_HEALTH_PORT (8002) from a thread of each granian worker.
 
 Why both: granian times out slow request headers but never a slow request body, and in WSGI a
 worker thread waits for the body, so a handful of clients trickling bodies stalls every worker.
@@ -38,7 +39,9 @@ def trusted_proxies(value: str) -> list[str]:
         raise SystemExit(f"DJANGO_TRUSTED_PROXIES: {exc}") from exc
 
 
-def nginx_conf(listen: str, granian_port: int, run_dir: Path, trusted: list[str]) -> str:
+def nginx_conf(
+    listen: str, granian_port: int, run_dir: Path, trusted: list[str], health_port: int = 8002
+) -> str:
     conf = (HERE / "site-nginx.conf").read_text()
     head = []
     if os.geteuid() == 0:  # workers as this user, not nginx's default `nobody`
@@ -55,6 +58,7 @@ def nginx_conf(listen: str, granian_port: int, run_dir: Path, trusted: list[str]
         conf.replace("@RUN@", str(run_dir))
         .replace("@LISTEN@", listen)
         .replace("@GRANIAN_PORT@", str(granian_port))
+        .replace("@HEALTH_PORT@", str(health_port))
     )
 
 
@@ -62,17 +66,21 @@ def main() -> int:
     host = os.environ.get("FLIGHTSITE_HOST", "0.0.0.0")
     port = int(os.environ.get("FLIGHTSITE_PORT", "8000"))
     granian_port = int(os.environ.get("GRANIAN_PORT", "8001"))
+    health_port = int(os.environ.get("FLIGHTSITE_HEALTH_PORT", "8002"))
     trusted = trusted_proxies(os.environ.get("DJANGO_TRUSTED_PROXIES", ""))
     run_dir = Path(tempfile.mkdtemp(prefix="flightsite-nginx-"))
     conf = run_dir / "nginx.conf"
     listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    conf.write_text(nginx_conf(listen, granian_port, run_dir, trusted))
+    conf.write_text(nginx_conf(listen, granian_port, run_dir, trusted, health_port))
 
     granian_env = {
         **os.environ,
         "GRANIAN_HOST": "127.0.0.1",
         "GRANIAN_PORT": str(granian_port),
         "DJANGO_TRUSTED_PROXIES": "127.0.0.1/32",  # this nginx, and no one else
+        # /healthz from a thread of each worker (flightsite/health_server.py), never queued
+        # behind busy WSGI threads; nginx sends /healthz there.
+        "FLIGHTSITE_HEALTH_PORT": str(health_port),
     }
     nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
     granian_bin = shutil.which("granian") or str(Path(sys.executable).parent / "granian")

@@ -242,6 +242,8 @@ CACHES = {
 # back at most about that long after the dependency). Per worker process. 0 failures: off.
 BREAKER_FAILURES = env.int("BREAKER_FAILURES", 3, minimum=0)
 BREAKER_PROBE_SECONDS = env.float("BREAKER_PROBE_SECONDS", 0.2, minimum=0.01)
+# /healthz answers within this many seconds whatever its checks do (flightsite/health.py).
+HEALTH_BUDGET = env.float("HEALTH_BUDGET", 2.0, minimum=0.1)
 
 # FLIGHTSITE_SESSION_ENGINE is for the benchmark only (bench/run.py compares Django's engines
 # against ours); the site is built and tested for passengers.session_store.

@@ -71,6 +71,8 @@ SESSIONS_USER = ValkeyUser(
         # inside the throttle's scripts: INCR, PEXPIRE (GET and PTTL above)
         "incr",
         "pexpire",
+        # /healthz (flightsite/health.py): INFO memory, is the maxmemory-policy evicting?
+        "info",
     ),
 )
 

@@ -66,6 +66,7 @@ class ImageServer:
             "FLIGHTSITE_HOST": "127.0.0.1",
             "FLIGHTSITE_PORT": str(self.port),
             "GRANIAN_PORT": str(self.granian_port if front else self.port),
+            "FLIGHTSITE_HEALTH_PORT": str(free_port()),
             "VALKEY_URL": valkey_url,
             "FLUGHAFENDB_URL": flughafendb_url,
             "DJANGO_DB_URL": f"sqlite:///{self.var_dir / 'django.sqlite3'}",
@@ -89,9 +90,10 @@ class ImageServer:
         if self.front:
             assert self.cmd == ["python", "deploy/serve.py"], self.cmd
             argv = [sys.executable, "deploy/serve.py"]
-        else:  # granian alone, on the public port
+        else:  # granian alone, on the public port, as the image ran before
             argv = [str(bin_dir / "granian"), "flightsite.wsgi:application"]
             self.env["GRANIAN_HOST"] = "127.0.0.1"
+            del self.env["FLIGHTSITE_HEALTH_PORT"]
         migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
         subprocess.run(migrate, cwd=ROOT, env=self.env, check=True, timeout=120)
         env = {**self.env, "PATH": f"{bin_dir}:{self.env.get('PATH', '')}"}

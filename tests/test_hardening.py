@@ -13,7 +13,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.test import Client
 
-from flightsite.middleware import client_address
+from flightsite.proxies import client_address
 
 from .conftest import BOTH_DBS
 from .helpers import login, session_key_of, session_keys
