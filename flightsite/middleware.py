@@ -22,7 +22,7 @@ from flightsite.errors import (
 )
 from flightsite.outages import STORE_ERRORS, is_db_outage, is_store_outage
 from flightsite.proxies import proxy_watch, resolve_client
-from passengers.session_store import SessionConflict
+from valkey_sessions import SessionConflict
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,11 @@ class ValkeySessionMiddleware(SessionMiddleware):
             return store_unavailable(exc)
         except SessionConflict as exc:
             return conflict(request, exc)
-        except SessionInterrupted:
+        except SessionInterrupted as exc:
+            # Django's middleware turns every UpdateError of the save into SessionInterrupted;
+            # a conflict (an UpdateError too) is a 409, not "ended".
+            if isinstance(exc.__context__, SessionConflict):
+                return conflict(request, exc.__context__)
             return session_ended()
 
 

@@ -67,7 +67,7 @@ if weak_secret_key(SECRET_KEY):
         )
     # manage.py, runserver (`make run`) and the tests: a key that only ever signs local data.
     SECRET_KEY = SECRET_KEY or LOCAL_SECRET_KEY
-# Keys the tag of a passenger's session keys (passengers/session_store/keys.py). Set it to keep
+# Keys the tag of a passenger's session keys (VALKEY_SESSIONS["TAG_SECRET"]). Set it to keep
 # the tags, and so the lists of devices, across a SECRET_KEY rotation.
 SESSION_TAG_SECRET = env.str("SESSION_TAG_SECRET") or SECRET_KEY
 
@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     # No django.contrib.sessions: its django_session table is for Django's db engines.
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "valkey_sessions",  # the session engine (a reusable app: checks, no models)
     "passengers",
     "flights",
     "weather",
@@ -225,7 +226,7 @@ CACHES = {
         KEY_PREFIX="flightsite",
         OPTIONS={"SERIALIZER": _VALKEY_SERIALIZER},
     ),
-    # The session store's connection (passengers/session_store builds its own keys and values:
+    # The session store's connection (valkey_sessions builds its own keys and values:
     # `flight_session:{<tag>}<secret>`, msgpack). Never IGNORE_EXCEPTIONS here: a lost session
     # write must be an error, not a silent logout.
     "sessions": VALKEY_TOPOLOGY.sessions.cache_setting(
@@ -246,8 +247,8 @@ BREAKER_PROBE_SECONDS = env.float("BREAKER_PROBE_SECONDS", 0.2, minimum=0.01)
 HEALTH_BUDGET = env.float("HEALTH_BUDGET", 2.0, minimum=0.1)
 
 # FLIGHTSITE_SESSION_ENGINE is for the benchmark only (bench/run.py compares Django's engines
-# against ours); the site is built and tested for passengers.session_store.
-SESSION_ENGINE = env.str("FLIGHTSITE_SESSION_ENGINE", "passengers.session_store")
+# against ours); the site is built and tested for valkey_sessions.
+SESSION_ENGINE = env.str("FLIGHTSITE_SESSION_ENGINE", "valkey_sessions")
 if SESSION_ENGINE.endswith((".db", ".cached_db")):  # bench only: their table, and only then
     INSTALLED_APPS.append("django.contrib.sessions")
 SESSION_CACHE_ALIAS = "sessions"
@@ -311,6 +312,17 @@ MAX_FLIGHTS_PER_SESSION = env.int("MAX_FLIGHTS_PER_SESSION", 20, minimum=1)
 # Logging in needs only a passport number: past this many live sessions of one passenger, a
 # login ends their oldest ones (so nobody can fill the session store with one passport).
 MAX_SESSIONS_PER_PASSENGER = env.int("MAX_SESSIONS_PER_PASSENGER", 20, minimum=1)
+# The session engine (valkey_sessions/conf.py), with the site's plug-ins: sessions belong to
+# passengers, stored in the workshop's compact layout, merged with the flight rules.
+VALKEY_SESSIONS = {
+    "CACHE_ALIAS": SESSION_CACHE_ALIAS,
+    "KEY_PREFIX": "flight_session:",
+    "OWNER": "passengers.session.owner",
+    "MAX_SESSIONS_PER_OWNER": MAX_SESSIONS_PER_PASSENGER,
+    "TAG_SECRET": SESSION_TAG_SECRET,
+    "CODEC": "passengers.session_codec.CompactCodec",
+    "MERGE": "passengers.session.merge",
+}
 LOGIN_URL = "passengers:login"
 # Failed logins (the passenger login and the admin's) before 429: per client address and per
 # account (passport number, admin user name), counted in Valkey over a window of seconds that

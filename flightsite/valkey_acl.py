@@ -41,7 +41,7 @@ _CONNECTION = ("ping", "select", "client|setinfo")
 
 SESSIONS_USER = ValkeyUser(
     name="flightsite-sessions",
-    purpose="VALKEY_URL: sessions (passengers/session_store.py) and login throttle counters",
+    purpose="VALKEY_URL: sessions (valkey_sessions) and login throttle counters",
     keys=("flight_session:*", "flight_session_index:*", THROTTLE_KEYS),
     commands=(
         *_CONNECTION,
@@ -71,8 +71,10 @@ SESSIONS_USER = ValkeyUser(
         # inside the throttle's scripts: INCR, PEXPIRE (GET and PTTL above)
         "incr",
         "pexpire",
-        # /healthz (flightsite/health.py): INFO memory, is the maxmemory-policy evicting?
+        # /healthz (flightsite/health.py, valkey_sessions.server_problems): is the
+        # maxmemory-policy evicting (INFO), does the server have the engine's commands?
         "info",
+        "command|info",
     ),
 )
 

@@ -20,8 +20,10 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
 from passengers.models import Passenger
-from passengers.session_store import live as live_sessions
-from passengers.session_store import mask
+from valkey_sessions import live as live_sessions
+from valkey_sessions.keys import mask
+
+from .session import passport_of
 
 audit = logging.getLogger("passengers.audit")
 
@@ -40,15 +42,15 @@ def can_end_sessions(request: HttpRequest) -> bool:
 
 def _log_end(request: HttpRequest, session: live_sessions.LiveSession | None, how: str) -> None:
     where = session.masked_key if session else "?"
-    passport = session.passportno if session else ""
+    passport = passport_of(session.data) if session else ""
     audit.info("%s ended session %s (passport %s) %s", request.user, where, passport or "-", how)
     user = request.user
-    if session is not None and session.passenger_id is not None and user.is_authenticated:
+    if session is not None and session.owner is not None and user.is_authenticated:
         LogEntry.objects.create(
             user_id=user.pk,
             content_type=ContentType.objects.get_for_model(Passenger),
-            object_id=str(session.passenger_id),
-            object_repr=passport or str(session.passenger_id),
+            object_id=str(session.owner),
+            object_repr=passport or str(session.owner),
             action_flag=CHANGE,
             change_message=f"Ended session {where} {how}.",
         )

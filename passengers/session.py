@@ -2,10 +2,10 @@
 version, how two concurrent changes to it merge, and the helpers views use to read and change it.
 
 The layout follows the workshop (one value per `flight_session:` key): passenger_id, passenger
-{...}, weather {...}, flights [{...}, ...]. The store (passengers/session_store.py) encodes these
-entries positionally, in the field order of the TypedDicts below, so the order is part of the
-stored format: changing a layout means bumping LAYOUT_VERSION (older values then read as "no
-session", and their passengers log in again).
+{...}, weather {...}, flights [{...}, ...]. The site's codec (passengers/session_codec.py)
+stores these entries positionally, in the field order of the TypedDicts below, so the order is
+part of the stored format: a field may only be appended (never removed, renamed or reordered),
+which keeps values readable both ways during a rolling deploy.
 
 Every change assigns a new value, so Django marks the session modified even for nested data.
 """
@@ -17,8 +17,8 @@ from typing import Any, TypedDict
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 
-# Bump when a layout below changes (fields added, removed, renamed or reordered).
-LAYOUT_VERSION = 1
+from valkey_sessions.merge import MergeRejected
+from valkey_sessions.merge import merge as generic_merge
 
 PASSENGER_ID = "passenger_id"
 PASSENGER = "passenger"
@@ -66,15 +66,6 @@ class FlightEntry(TypedDict):
 PASSENGER_FIELDS: tuple[str, ...] = tuple(PassengerEntry.__annotations__)
 WEATHER_FIELDS: tuple[str, ...] = tuple(WeatherEntry.__annotations__)
 FLIGHT_FIELDS: tuple[str, ...] = tuple(FlightEntry.__annotations__)
-
-
-class MergeRejected(Exception):
-    """A change that cannot be combined with what a concurrent request stored (for example a
-    flight that no longer fits under the limit). `user_message` says why, for the page."""
-
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
 
 
 def max_flights() -> int:
@@ -157,9 +148,19 @@ def remove_flight(session: SessionBase, flight_id: int) -> bool:
     return True
 
 
-# --- merging concurrent changes ----------------------------------------------------------------
+# --- plugged into the session engine (settings.VALKEY_SESSIONS) -------------------------------
 
-_MISSING: Any = object()
+
+def owner(data: dict[str, Any]) -> int | None:
+    """Whose session this is (VALKEY_SESSIONS["OWNER"]): the passenger's."""
+    pid = data.get(PASSENGER_ID)
+    return pid if type(pid) is int else None
+
+
+def passport_of(data: dict[str, Any] | None) -> str:
+    """The passport number in a session's data ("" if none): what staff pages show."""
+    entry = (data or {}).get(PASSENGER)
+    return str(entry.get("passportno") or "") if isinstance(entry, dict) else ""
 
 
 def _identity(item: Any) -> Any:
@@ -169,42 +170,20 @@ def _identity(item: Any) -> Any:
     return repr(item)  # any other JSON value: its exact content
 
 
-def _merge_list(key: str, before: Any, mine: list[Any], theirs: list[Any]) -> list[Any]:
-    old = before if isinstance(before, list) else []
-    old_ids = {_identity(x) for x in old}
-    mine_ids = {_identity(x) for x in mine}
-    removed = old_ids - mine_ids
-    added = [x for x in mine if _identity(x) not in old_ids]
-    merged = [x for x in theirs if _identity(x) not in removed]
-    present = {_identity(x) for x in merged}
-    for item in added:
-        if _identity(item) not in present:
-            merged.append(item)
-            present.add(_identity(item))
-    if key == FLIGHTS and len(merged) > max_flights() and len(merged) > len(theirs):
+def merge(base: dict[str, Any], mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """VALKEY_SESSIONS["MERGE"]: the engine's per-key three-way merge (valkey_sessions.merge),
+    with flights identified by flight_id (an edited flight is edited in place, kept once) and
+    the flight limit: MergeRejected when the other tab's additions and ours together exceed
+    it."""
+    merged = generic_merge(base, mine, theirs, identity=_identity)
+    flights_now, flights_before = merged.get(FLIGHTS), theirs.get(FLIGHTS)
+    if (
+        isinstance(flights_now, list)
+        and len(flights_now) > max_flights()
+        and len(flights_now) > len(flights_before if isinstance(flights_before, list) else [])
+    ):
         raise MergeRejected(
             f"You can keep at most {max_flights()} flights: another tab added flights "
             "at the same moment. Remove one from your dashboard first."
         )
     return merged
-
-
-def merge(base: dict[str, Any], mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
-    """Three-way merge: what this request changed (base → mine) applied on top of what another
-    request stored meanwhile (theirs). Lists merge by entry (additions and removals of both
-    sides survive, a flight is kept once); any other value changed here wins. Raises
-    MergeRejected when the result would break a rule of the layout (the flight limit)."""
-    result = dict(theirs)
-    for key in base.keys() | mine.keys():
-        before, after = base.get(key, _MISSING), mine.get(key, _MISSING)
-        if before == after:
-            continue  # not changed by this request: keep theirs
-        if after is _MISSING:
-            result.pop(key, None)
-            continue
-        other = theirs.get(key, _MISSING)
-        if isinstance(after, list) and isinstance(other, list):
-            result[key] = _merge_list(key, before, after, other)
-        else:
-            result[key] = after
-    return result

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from flightsite.errors import form_again, log_outage, wait_phrase
 from flightsite.http import never_cache
 from flightsite.outages import DB_ERRORS, STORE_ERRORS
+from valkey_sessions import live as live_sessions
 from weather.providers import provider_label
 
 from . import session as sess
@@ -21,7 +22,6 @@ from . import throttle
 from .decorators import passenger_required
 from .forms import LoginForm
 from .models import Passenger
-from .session_store import live as live_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -171,8 +171,9 @@ def session_page(request: HttpRequest) -> HttpResponse:
         return redirect(reverse("passengers:login") + "?next=/session/")
     current, others = found
     use_peeked = getattr(request.session, "use_peeked", None)
-    if use_peeked is not None and current.data is not None:
-        use_peeked(current.data)  # the header reads this instead of loading the session
+    if use_peeked is not None and current.data is not None and current.raw is not None:
+        # The header reads this: no second load (which might move the TTL).
+        use_peeked(current.raw, current.data)
     return render(request, "passengers/session.html", {"current": current, "others": others})
 
 

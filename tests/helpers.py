@@ -9,7 +9,9 @@ from django.test import Client
 from valkey.client import NEVER_DECODE
 
 from passengers.session import FlightEntry
-from passengers.session_store import SessionCodec, valkey_key
+from valkey_sessions.codec import encode_device
+from valkey_sessions.keys import valkey_key
+from valkey_sessions.store import decode_value, encode_value
 from weather.cities import City, find_city
 
 SESSION_PREFIX = "flight_session:"
@@ -29,7 +31,7 @@ def raw_value(valkey_client: Any, key: str) -> bytes:
 
 def stored_session(valkey_client: Any, session_key: str) -> dict[str, Any]:
     """The session `session_key` as stored in Valkey, decoded (fails the test if missing)."""
-    return SessionCodec.decode(raw_value(valkey_client, valkey_key(session_key)))[1]
+    return decode_value(raw_value(valkey_client, valkey_key(session_key)))[1]
 
 
 def session_keys(valkey_client: Any) -> list[str]:
@@ -198,29 +200,24 @@ def make_sessions(valkey_client: Any, count: int, first_passenger: int = 1) -> l
     them: the value and the devices index entry. Returns their session keys."""
     from django.utils.crypto import get_random_string
 
-    from passengers.session_store import (
-        CREATE,
-        KEY_CHARS,
-        SessionCodec,
-        index_key,
-        now_ms,
-        passenger_tags,
-    )
+    from valkey_sessions.keys import KEY_CHARS, index_key, owner_tags
+    from valkey_sessions.scripts import CREATE
+    from valkey_sessions.store import now_ms
 
     keys: list[str] = []
     pipe = valkey_client.pipeline(transaction=False)
     expires = now_ms() + 3_600_000
     for i in range(count):
         pid = first_passenger + i
-        key = passenger_tags(pid)[0] + get_random_string(32, KEY_CHARS)
+        key = owner_tags(pid)[0] + get_random_string(32, KEY_CHARS)
         data = {"passenger_id": pid, "passenger": {"passportno": f"P{pid:06d}"}}
-        device = SessionCodec.encode_device(pid, now_ms(), "10.0.0.1", "bench")
+        device = encode_device(pid, now_ms(), "10.0.0.1", "bench")
         pipe.evalsha(
             CREATE.sha,
             2,
             valkey_key(key),
             index_key(key[:8]),
-            SessionCodec.encode(data, now_ms()),
+            encode_value(data, now_ms()),
             "PXAT",
             expires,
             key[8:],
@@ -231,3 +228,27 @@ def make_sessions(valkey_client: Any, count: int, first_passenger: int = 1) -> l
             pipe.execute()
     pipe.execute()
     return keys
+
+
+class FakeClock:
+    """The session engine's clock in tests (VALKEY_SESSIONS["CLOCK"]): time moves only when a
+    test says so, so no test sleeps for time to pass. Starts at the real time (Valkey's TTLs
+    and PXAT dates are on the server's clock)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.ns = time.time_ns()
+
+    def __call__(self) -> int:
+        return self.ns
+
+    def advance(self, seconds: float) -> None:
+        self.ns += int(seconds * 1e9)
+
+
+def use_clock(settings: Any) -> FakeClock:
+    """Install a FakeClock in the engine's settings (pytest-django's `settings` fixture)."""
+    clock = FakeClock()
+    settings.VALKEY_SESSIONS = {**settings.VALKEY_SESSIONS, "CLOCK": clock}
+    return clock

@@ -16,8 +16,9 @@ from django.test import Client
 
 from passengers import admin_sessions
 from passengers.models import Passenger
-from passengers.session_store import CREATE, sessions_client, valkey_key
-from passengers.session_store import live as live_sessions
+from valkey_sessions import live as live_sessions
+from valkey_sessions.keys import mask, valkey_key
+from valkey_sessions.scripts import CREATE, sessions_client
 
 from .conftest import BOTH_DBS
 from .helpers import ValkeyMonitor, login, make_sessions, session_key_of
@@ -151,7 +152,9 @@ def test_command_count_list_show_end(valkey_client, passport):
     assert "More: manage.py sessions list --cursor" in first_page
     assert len([line for line in first_page.splitlines() if line[:1].isalnum()]) >= 50
     mine = run("list", "--passport", passport)
-    assert key in mine and "1 session(s)" in mine
+    assert "1 session(s)" in mine and mask(key) in mine
+    # Keys are bearer tokens: a listing shows them masked, never whole.
+    assert key not in mine and key[8:] not in first_page + mine
     shown = run("show", valkey_key(key))
     assert passport in shown and "time left" in shown and "bytes of Valkey memory" in shown
     assert "Ended 1 session(s)" in run("end", "--passport", passport)

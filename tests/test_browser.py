@@ -37,8 +37,8 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import Error as PlaywrightError
 
-from passengers.session_store import live as live_sessions
-from passengers.session_store import valkey_key
+from valkey_sessions import live as live_sessions
+from valkey_sessions.keys import valkey_key
 
 from .conftest import BOTH_DBS
 from .helpers import SESSION_PREFIX, RawValkey, tomorrows_flights

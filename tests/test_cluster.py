@@ -11,8 +11,9 @@ from django.test import Client
 from valkey.client import NEVER_DECODE
 
 from flightsite.flughafendb.demo_data import passport_number
-from passengers.session_store import SessionCodec, valkey_key
-from passengers.session_store import live as live_sessions
+from valkey_sessions import live as live_sessions
+from valkey_sessions.keys import valkey_key
+from valkey_sessions.store import decode_value
 
 from .conftest import BOTH_DBS
 from .topologies import (
@@ -49,7 +50,7 @@ def test_the_passenger_flow_on_a_cluster(cluster, settings, passport):
         assert set(session_keys) <= set(keys)
         assert len({keys[k] for k in session_keys}) > 1, "all sessions on one node"
         raw = cluster.client().execute_command("GET", session_keys[0], **{NEVER_DECODE: True})
-        stored = SessionCodec.decode(raw)[1]
+        stored = decode_value(raw)[1]
         assert stored["weather"]["city"] == "Birmingham"
         assert [f["flight_id"] for f in stored["flights"]] == [int(flows[0]["flight_id"])]
         assert any(k.startswith("flightsite:1:weather:") for k in keys)  # the cache, too

@@ -10,7 +10,8 @@ import sys
 import valkey
 
 from flightsite import embedded_valkey
-from passengers.session_store import SessionCodec, valkey_key
+from valkey_sessions.keys import valkey_key
+from valkey_sessions.store import decode_value
 
 from .helpers import RawValkey, flight_rows
 from .topologies import (
@@ -145,5 +146,5 @@ def test_make_run_restart_keeps_the_user_logged_in(tmp_path, site_demo_db, passp
         new_state = json.loads((tmp_path / embedded_valkey.STATE_FILE).read_text())
         sessions: RawValkey = valkey.Valkey.from_url(new_state["sessions"]["url"])
         stored = sessions.get(valkey_key(browser.session_key))
-        flights = SessionCodec.decode(stored)[1]["flights"]
+        flights = decode_value(stored)[1]["flights"]
         assert [f["flight_id"] for f in flights] == [int(flight_id)]

@@ -14,7 +14,7 @@ import pytest
 from django.core.cache import caches
 from django.test import Client
 
-from passengers.session_store import valkey_key
+from valkey_sessions.keys import valkey_key
 
 from .conftest import BOTH_DBS
 from .helpers import RawValkey, login, raw_value, session_cookie, session_key_of, stored_session

@@ -31,7 +31,7 @@ from flightsite.outages import (
     breakers,
     is_store_outage,
 )
-from passengers.session_store import valkey_key
+from valkey_sessions.keys import valkey_key
 
 from .conftest import BOTH_DBS
 from .helpers import RawValkey, login, session_cookie, session_key_of, tomorrows_flights

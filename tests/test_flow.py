@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 
 from flightsite.errors import wait_phrase
-from passengers.session_store import index_key, valkey_key
+from valkey_sessions.keys import index_key, valkey_key
 
 from .conftest import BOTH_DBS
 from .helpers import (

@@ -7,8 +7,9 @@ import time
 import pytest
 from django.test import Client
 
-from passengers.session_store import SessionCodec, SessionStore, index_key, valkey_key
-from passengers.session_store import live as live_sessions
+from valkey_sessions import live as live_sessions
+from valkey_sessions.keys import index_key, valkey_key
+from valkey_sessions.store import SessionStore, decode_value, encode_value
 
 from .conftest import BOTH_DBS
 from .helpers import ValkeyMonitor, login, raw_value, session_key_of
@@ -46,8 +47,8 @@ def test_session_page_is_a_peek_not_a_load(client, valkey_client, valkey_server,
     key = session_key_of(client)
     # Make a TTL refresh due (its last move looks 6 minutes old): a load would write.
     raw = raw_value(valkey_client, valkey_key(key))
-    written_at, data = SessionCodec.decode(raw)
-    valkey_client.set(valkey_key(key), SessionCodec.encode(data, written_at - 360_000), ex=900)
+    written_at, data = decode_value(raw)
+    valkey_client.set(valkey_key(key), encode_value(data, written_at - 360_000), ex=900)
     with ValkeyMonitor(valkey_server.port) as monitor:
         assert client.get("/session/").status_code == 200
     verbs = {v for v, _ in monitor.commands + monitor.script_commands}
@@ -137,7 +138,7 @@ def test_read_only_pages_cost_no_index_command(client, valkey_client, valkey_ser
 def test_session_page_respects_the_circuit_breaker(client, valkey_client, passport, settings):
     """With the session store's breaker open, the page's pipelined reads fail fast (503)
     instead of waiting on Valkey."""
-    from passengers.session_store.scripts import sessions_client
+    from valkey_sessions.scripts import sessions_client
 
     login(client, passport)
     breaker = sessions_client().breaker

@@ -13,7 +13,8 @@ import pytest
 import valkey
 from django.test import Client
 
-from passengers.session_store import SessionCodec, valkey_key
+from valkey_sessions.keys import valkey_key
+from valkey_sessions.store import decode_value
 
 from .conftest import BOTH_DBS
 from .helpers import RawValkey
@@ -38,7 +39,7 @@ def raw(port: int, key: str) -> bytes | None:
 def stored(port: int, key: str) -> dict[str, Any]:
     value = raw(port, key)
     assert value, f"no session {key} on :{port}"
-    return SessionCodec.decode(value)[1]
+    return decode_value(value)[1]
 
 
 def browse_through_switch(client: Client, switched) -> list[tuple[float, int]]:

@@ -18,7 +18,8 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import UpdateError
 from django.utils import timezone
 
-from passengers.session_store import EXPIRY_KEY, SessionCodec, SessionStore, valkey_key
+from valkey_sessions.keys import valkey_key
+from valkey_sessions.store import EXPIRY_KEY, SessionStore, encode_value
 
 from .conftest import BOTH_DBS
 from .helpers import login, session_key_of, stored_session
@@ -380,7 +381,7 @@ def test_a_stored_past_date_is_never_served(valkey_client):
     """Even if the key outlived its date (clock skew, a TTL changed by hand), it is no session."""
     key = SessionStore()._get_new_session_key()
     past = (timezone.now() - dt.timedelta(minutes=1)).isoformat()
-    valkey_client.set(valkey_key(key), SessionCodec.encode({"foo": "bar", EXPIRY_KEY: past}, 0))
+    valkey_client.set(valkey_key(key), encode_value({"foo": "bar", EXPIRY_KEY: past}, 0))
     assert SessionStore(key).load() == {}
     assert not valkey_client.exists(valkey_key(key))
 

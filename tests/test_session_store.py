@@ -7,6 +7,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import msgspec
 import pytest
 import requests
 from django.contrib.sessions.backends.base import UpdateError
@@ -15,22 +16,22 @@ from django.utils import timezone
 
 from flights.models import Flight
 from passengers import session as sess
-from passengers.session_store import (
-    SessionCodec,
-    SessionConflict,
-    SessionStore,
-    index_key,
-    valkey_key,
-)
+from valkey_sessions.codec import encode_device
+from valkey_sessions.errors import SessionConflict
+from valkey_sessions.keys import index_key, valkey_key
+from valkey_sessions.keys import session_key_of as key_of
+from valkey_sessions.store import SessionStore, decode_value, encode_value
 
 from .conftest import BOTH_DBS
 from .helpers import (
     ValkeyMonitor,
     login,
     raw_value,
+    session_cookie,
     session_key_of,
     stored_session,
     tomorrows_flights,
+    use_clock,
 )
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
@@ -77,11 +78,13 @@ def test_workshop_flow_command_and_write_budget(client, valkey_client, valkey_se
     assert len(on_sessions) <= 12, on_sessions
     inner = monitor.script_commands
     session_writes = [(v, k) for v, k in inner + on_sessions if v in WRITE_VERBS]
-    session_writes = [(v, k) for v, k in session_writes if k.startswith("flight_session:")]
+    session_writes = [(v, k) for v, k in session_writes if key_of(k)]
     # login, weather, flight, logout: one write each on the session key
     assert [v for v, _ in session_writes] == ["SET", "SET", "SET", "DEL"], session_writes
     index_writes = [
-        (v, k) for v, k in inner if k.startswith("flight_session_index:") and v in WRITE_VERBS
+        (v, k)
+        for v, k in inner
+        if k.startswith("flight_session:") and not key_of(k) and v in WRITE_VERBS
     ]
     assert [v for v, _ in index_writes] == ["HSETEX", "HDEL"], index_writes  # login, logout
     assert "GETEX" not in {v for v, _ in monitor.commands + inner}
@@ -161,13 +164,13 @@ def test_read_far_from_expiry_writes_nothing_and_due_read_refreshes(
 
     # Make the last refresh look 1/5 of the age old: due (a tenth), so the next read moves it.
     raw = raw_value(valkey_client, valkey_key(key))
-    written_at, data = SessionCodec.decode(raw)
-    aged = SessionCodec.encode(data, written_at - 360_000)
+    written_at, data = decode_value(raw)
+    aged = encode_value(data, written_at - 360_000)
     valkey_client.set(valkey_key(key), aged, keepttl=True)
     valkey_client.expire(valkey_key(key), 1000)
     client.get("/")
     assert 1790 <= valkey_client.ttl(valkey_key(key)) <= 1800
-    assert SessionCodec.decode(raw_value(valkey_client, valkey_key(key)))[0] > written_at
+    assert decode_value(raw_value(valkey_client, valkey_key(key)))[0] > written_at
 
 
 @pytest.mark.parametrize(
@@ -196,15 +199,57 @@ def test_damaged_or_foreign_value_is_no_session(value, client, valkey_client, pa
     assert client.get("/").status_code == 200
 
 
-def test_a_newer_layout_is_no_session_but_is_left_alone(client, valkey_client, passport):
-    """A rolling deploy: another instance already writes a newer layout. This one treats it as
-    no session, and does not delete it (that would log the passenger out of the newer one)."""
+def test_a_newer_format_is_an_outage_not_a_logout(client, valkey_client, passport):
+    """A rolling deploy: another instance already writes a newer envelope format. This one
+    cannot read it: a 503 (the cookie kept, the value untouched), never "no session"."""
     login(client, passport)
+    cookie = session_cookie(client)
     key = valkey_key(session_key_of(client))
-    newer = b"\x93\x63\xcf" + b"\x00" * 8 + b"\x95\xc0\xc0\xc0\xc0\x80"
+    newer = b"\x93\x02\xcf" + b"\x00" * 8 + b"\x95\xc0\xc0\xc0\xc0\x80"
     valkey_client.set(key, newer)
-    assert client.get("/").status_code == 302
+    response = client.get("/")
+    assert response.status_code == 503 and response["Retry-After"]
     assert raw_value(valkey_client, key) == newer
+    assert session_cookie(client) == cookie
+
+
+def test_layout_n_plus_1_is_read_by_n_and_its_fields_survive(client, valkey_client, passport):
+    """Layout N+1 (a field appended to the flight entry, a new top-level value) written by a
+    newer release, read and changed by this one (N): still logged in, and the newer fields are
+    written back untouched."""
+    from valkey_sessions.codec import Envelope, pack
+
+    login(client, passport)
+    key = session_key_of(client)
+    first, second = tomorrows_flights(2)
+    client.post("/flights/add/", {"flight_id": first["flight_id"]})
+    written_at = Envelope.written_at(raw_value(valkey_client, valkey_key(key)))
+    body = msgspec.msgpack.decode(Envelope.body_of(raw_value(valkey_client, valkey_key(key))))
+    body[3][0].append("T2")  # flight entry field 10 of layout N+1 ("terminal")
+    body[4]["seat_preference"] = "aisle"  # a new top-level value of N+1
+    valkey_client.set(valkey_key(key), Envelope.header(written_at) + pack(body), keepttl=True)
+
+    assert client.get("/").status_code == 200  # N reads N+1: still logged in
+    assert client.post("/flights/add/", {"flight_id": second["flight_id"]}).status_code == 302
+    after = msgspec.msgpack.decode(Envelope.body_of(raw_value(valkey_client, valkey_key(key))))
+    assert after[3][0][-1] == "T2" and len(after[3]) == 2  # N's change, N+1's field kept
+    assert after[4]["seat_preference"] == "aisle"
+
+
+def test_layout_n_is_read_by_n_plus_1(client, valkey_client, passport):
+    """The reverse: a value of an older layout (one field fewer in an entry) is read by this
+    release, the missing field None."""
+    from valkey_sessions.codec import Envelope, pack
+
+    login(client, passport)
+    key = session_key_of(client)
+    client.post("/flights/add/", {"flight_id": tomorrows_flights(1)[0]["flight_id"]})
+    raw = raw_value(valkey_client, valkey_key(key))
+    body = msgspec.msgpack.decode(Envelope.body_of(raw))
+    body[3][0].pop()  # written before the flight entry had its last field ("airline")
+    valkey_client.set(valkey_key(key), raw[:11] + pack(body), keepttl=True)
+    assert client.get("/").status_code == 200
+    assert stored_session(valkey_client, key)["flights"][0]["airline"] is None
 
 
 def test_demo_session_is_small(client, valkey_client, passport):
@@ -213,7 +258,7 @@ def test_demo_session_is_small(client, valkey_client, passport):
     client.post("/flights/add/", {"flight_id": tomorrows_flights(1)[0]["flight_id"]})
     key = valkey_key(session_key_of(client))
     raw = raw_value(valkey_client, key)
-    data = SessionCodec.decode(raw)[1]
+    data = decode_value(raw)[1]
     assert data["weather"]["city"] == "Birmingham" and len(data["flights"]) == 1
     assert len(raw) < 300, len(raw)
     assert valkey_client.memory_usage(key) <= 400
@@ -383,13 +428,13 @@ def test_a_failed_ttl_refresh_is_not_an_error_page(client, valkey_client, passpo
     (an OOM on the session store, say): the session has most of its age left."""
     import valkey
 
-    from passengers.session_store import store as session_store
+    from valkey_sessions import store as session_store
 
     login(client, passport)
     key = session_key_of(client)
     raw = raw_value(valkey_client, valkey_key(key))
-    written_at, data = SessionCodec.decode(raw)
-    valkey_client.set(valkey_key(key), SessionCodec.encode(data, written_at - 360_000), ex=900)
+    written_at, data = decode_value(raw)
+    valkey_client.set(valkey_key(key), encode_value(data, written_at - 360_000), ex=900)
 
     def refused(*args, **kwargs):
         raise valkey.exceptions.ConnectionError("the session store refuses writes")
@@ -402,7 +447,7 @@ def test_a_failed_ttl_refresh_is_not_an_error_page(client, valkey_client, passpo
 
 
 def test_cycle_key_keeps_the_device(valkey_client, passport):
-    from passengers.session_store import live as live_sessions
+    from valkey_sessions import live as live_sessions
 
     client = Client(HTTP_USER_AGENT="Firefox/1", REMOTE_ADDR="192.0.2.9")
     login(client, passport)
@@ -420,7 +465,7 @@ def test_cycle_key_keeps_the_device(valkey_client, passport):
 def test_cycle_key_never_brings_back_an_ended_session(client, valkey_client, passport):
     from django.contrib.sessions.backends.base import UpdateError
 
-    from passengers.session_store import live as live_sessions
+    from valkey_sessions import live as live_sessions
 
     login(client, passport)
     key = session_key_of(client)
@@ -453,7 +498,7 @@ def test_cycle_key_keeps_a_change_made_meanwhile(client, valkey_client, passport
 def test_log_out_everywhere_with_thousands_of_sessions(valkey_client):
     """Ending 9,000 sessions of one passenger: batched script calls, nothing left behind
     (Lua's unpack() limit once made this fail half-way)."""
-    from passengers.session_store import live as live_sessions
+    from valkey_sessions import live as live_sessions
 
     make_sessions_of_one_passenger(valkey_client, 9000)
     assert live_sessions.end_all(1) == 9000
@@ -461,17 +506,17 @@ def test_log_out_everywhere_with_thousands_of_sessions(valkey_client):
 
 
 def make_sessions_of_one_passenger(valkey_client, count: int) -> list[str]:
-    from passengers.session_store import CREATE, SessionCodec, now_ms, passenger_tags
-    from passengers.session_store.keys import new_key
-    from passengers.session_store.scripts import sessions_client
+    from valkey_sessions.keys import new_key, owner_tags
+    from valkey_sessions.scripts import CREATE, sessions_client
+    from valkey_sessions.store import encode_value, now_ms
 
     sessions_client().script_load(CREATE.source)
-    tag, keys = passenger_tags(1)[0], []
+    tag, keys = owner_tags(1)[0], []
     pipe = valkey_client.pipeline(transaction=False)
-    data = SessionCodec.encode({"passenger_id": 1, "passenger": {"passportno": "P100001"}}, 0)
+    data = encode_value({"passenger_id": 1, "passenger": {"passportno": "P100001"}}, 0)
     for _ in range(count):
         key = new_key(tag)
-        device = SessionCodec.encode_device(1, now_ms(), "", "")
+        device = encode_device(1, now_ms(), "", "")
         pipe.evalsha(
             CREATE.sha, 2, valkey_key(key), index_key(tag), data, "PX", 600_000, key[8:], device
         )
@@ -481,11 +526,12 @@ def make_sessions_of_one_passenger(valkey_client, count: int) -> list[str]:
 
 
 def test_a_passenger_keeps_at_most_max_sessions(valkey_client, passport, settings):
-    settings.MAX_SESSIONS_PER_PASSENGER = 3
+    settings.VALKEY_SESSIONS = {**settings.VALKEY_SESSIONS, "MAX_SESSIONS_PER_OWNER": 3}
+    clock = use_clock(settings)
     browsers = [Client() for _ in range(5)]
     for browser in browsers:
         login(browser, passport)
-        time.sleep(0.002)  # distinct creation times
+        clock.advance(0.01)  # distinct creation times
     assert [b.get("/").status_code for b in browsers] == [302, 302, 200, 200, 200]
     key = session_key_of(browsers[-1])
     assert len(valkey_client.hkeys(index_key(key[:8]))) == 3

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from passengers.session_store import valkey_key
+from valkey_sessions.keys import valkey_key
 
 from .helpers import RawValkey, stored_session
 from .topologies import SiteClient, SiteProcess, chosen_flight_ids

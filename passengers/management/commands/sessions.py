@@ -20,8 +20,10 @@ from django.utils.timezone import localtime
 from tqdm import tqdm
 
 from passengers.models import Passenger
-from passengers.session_store import live as live_sessions
-from passengers.session_store import session_key_of, valid_key
+from passengers.session import passport_of
+from valkey_sessions import conf
+from valkey_sessions import live as live_sessions
+from valkey_sessions.keys import session_key_of, valid_key
 
 
 class NotFound(CommandError):
@@ -70,7 +72,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _key(raw: str) -> str:
-        key = session_key_of(raw) if raw.startswith("flight_session:") else raw
+        key = session_key_of(raw) if raw.startswith(conf.key_prefix()) else raw
         if not key or not valid_key(key):
             raise CommandError(f"{raw!r} is not a session key.", returncode=2)
         return key
@@ -79,7 +81,7 @@ class Command(BaseCommand):
         device = f"{s.device.label} {s.device.client_ip}".strip() if s.device else "-"
         seen = f"{localtime(s.last_seen):%Y-%m-%d %H:%M}" if s.last_seen else "-"
         return (
-            f"{s.session_key}  {s.passportno or '-':<9}  {s.ttl_text:>14}  "
+            f"{s.masked_key}  {passport_of(s.data) or '-':<9}  {s.ttl_text:>14}  "
             f"{s.memory or 0:>5} B  last seen {seen}  {device}"
         )
 
@@ -116,7 +118,7 @@ class Command(BaseCommand):
             raise NotFound("No such session (it ended, expired, or never existed).")
         expires = f"{localtime(s.expires_at):%Y-%m-%d %H:%M:%S %Z}" if s.expires_at else "-"
         self.stdout.write(f"key:        {s.masked_key}")
-        self.stdout.write(f"passport:   {s.passportno or '-'}")
+        self.stdout.write(f"passport:   {passport_of(s.data) or '-'}")
         self.stdout.write(f"time left:  {s.ttl_text} (expires {expires})")
         self.stdout.write(f"size:       {s.memory} bytes of Valkey memory")
         if s.device:

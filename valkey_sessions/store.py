@@ -1,5 +1,5 @@
 """SessionStore: a complete Django SessionBase on Valkey, sync and async (see the package
-docstring for what it does and why)."""
+README for what it does and why)."""
 
 from __future__ import annotations
 
@@ -11,34 +11,53 @@ from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from valkey.exceptions import ResponseError, ValkeyError
 
-from passengers import session as layout
-
-from .codec import DamagedSession, SessionCodec
-from .keys import TAG_LENGTH, index_key, mask, new_key, passenger_tags, valid_key, valkey_key
+from . import conf
+from .codec import DamagedSession, Envelope, encode_device
+from .errors import SessionConflict, SessionUnavailable
+from .keys import TAG_LENGTH, index_key, mask, new_key, owner_tags, valid_key, valkey_key
+from .merge import MergeRejected
 from .scripts import COMPARE_AND_SET, CREATE, CYCLE, delete_sessions, sessions_client
 
-logger = logging.getLogger("passengers.session_store")
+logger = logging.getLogger("valkey_sessions")
 
 EXPIRY_KEY = "_session_expiry"  # where Django's set_expiry() keeps a custom expiry
 SAVE_BUDGET = 2.0  # seconds a save may spend merging with concurrent writers
 REFRESH_FRACTION = 10  # the TTL is moved forward once a tenth of the idle age has passed
-
-
-class SessionConflict(Exception):
-    """A change that could not be stored next to concurrent ones within the time budget, or
-    that a merge rule refused. `user_message` says what to do."""
-
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
+# A refused TTL refresh (full or read-only server) is retried by the next request until half
+# the idle age has passed since the last successful one; then it is an outage (503), never a
+# silent logout when the key expires.
+REFRESH_GIVE_UP_FRACTION = 2
 
 
 def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    return conf.now_ms()
+
+
+def owner_of(data: dict[str, Any]) -> str | int | None:
+    owner: str | int | None = conf.plugin("OWNER")(data)
+    return owner
+
+
+def encode_value(data: dict[str, Any], written_at: int) -> bytes:
+    """The stored value of a session (the envelope around the CODEC's body)."""
+    return Envelope.header(written_at) + encode_body(data)
+
+
+def decode_value(raw: bytes) -> tuple[int, dict[str, Any]]:
+    """(written_at_ms, data) of a stored value; DamagedSession if unreadable."""
+    written_at = Envelope.written_at(raw)
+    data = conf.plugin("CODEC").decode(Envelope.body_of(raw))
+    if type(data) is not dict:
+        raise DamagedSession("the codec returned no dict")
+    return written_at, data
+
+
+def encode_body(data: dict[str, Any]) -> bytes:
+    body: bytes = conf.plugin("CODEC").encode(data)
+    return body
 
 
 def _digest(payload: bytes) -> str:
@@ -63,22 +82,24 @@ class SessionStore(SessionBase):
 
     def _get_new_session_key(self) -> str:
         # No EXISTS probe: create() uses SET NX, so the rare collision is retried there.
-        data = getattr(self, "_session_cache", None) or {}
-        pid = data.get(layout.PASSENGER_ID)
-        return new_key(passenger_tags(pid)[0] if type(pid) is int else None)
+        owner = owner_of(getattr(self, "_session_cache", None) or {})
+        return new_key(owner_tags(owner)[0] if owner is not None else None)
 
     async def _aget_new_session_key(self) -> str:
         return self._get_new_session_key()
 
     def set_device(self, *, client_ip: str = "", user_agent: str = "") -> None:
-        """Where this session is used from, for the passenger's list of devices (stored in the
-        devices index when the session is created)."""
+        """Where this session is used from, for its owner's list of devices (stored in the
+        owner index when the session is created)."""
         self._device = (client_ip[:45], user_agent[:256])
 
-    def use_peeked(self, data: dict[str, Any]) -> None:
-        """Take data read by a peek (passengers.session_store.live) as this request's session,
-        so the page header does not load it again (a load may move the TTL; a peek never)."""
+    def use_peeked(self, raw: bytes, data: dict[str, Any]) -> None:
+        """Take a value read by a peek (valkey_sessions.live) as this request's session, so
+        the page does not load it again (a load may move the TTL; a peek never). The raw value
+        is kept: a later save compares with it, so a concurrent change is merged, not lost."""
         self._session_cache = data
+        self._stored, self._written_at = raw, Envelope.written_at(raw)
+        self._loaded_expiry = data.get(EXPIRY_KEY)
 
     # -- expiry --
 
@@ -155,11 +176,16 @@ class SessionStore(SessionBase):
             self._session_key = None
             return {}
         try:
-            written_at, data = SessionCodec.decode(raw)
+            written_at, data = decode_value(raw)
         except DamagedSession as exc:
             if exc.newer:
-                # Written by a newer release of the site (a rolling deploy): not ours to delete.
-                logger.warning("Session %s: %s; treated as no session", mask(self.session_key), exc)
+                # Written by a newer release (a rolling deploy): not ours to delete, and not
+                # "no session" either (the cookie would be dropped): an outage until this
+                # instance is replaced.
+                self._load_error = SessionUnavailable(
+                    f"session {mask(self.session_key)}: {exc} (a newer release wrote it)"
+                )
+                raise self._load_error from exc
             else:
                 logger.warning(
                     "Session %s is unreadable (%s): treated as no session, key deleted",
@@ -215,6 +241,10 @@ class SessionStore(SessionBase):
         if self.session_key is None:
             return self.create()
         data = self._get_session(no_load=must_create)
+        if self.session_key is None:
+            # save() without a read of a session that has vanished (the load above found
+            # nothing): a new session, as Django's own backends do.
+            return self.create()
         if must_create:
             return self._create(data)
         return self._update(data)
@@ -229,11 +259,11 @@ class SessionStore(SessionBase):
         ttl = self._ttl(data, now)
         if ttl is None:
             return  # born expired: there is nothing to keep
-        payload = SessionCodec.encode(data, now)
-        pid: Any = data.get(layout.PASSENGER_ID)  # an int, once logged in
-        # Indexed under its passenger's tag only: a key made otherwise is in no one's devices.
-        indexed = type(pid) is int and key[:TAG_LENGTH] in passenger_tags(pid)
-        device = SessionCodec.encode_device(pid, now, *self._device) if indexed else b""
+        payload = Envelope.header(now) + encode_body(data)
+        owner = owner_of(data)
+        # Indexed under its owner's tag only: a key made otherwise is in no one's devices.
+        indexed = owner is not None and key[:TAG_LENGTH] in owner_tags(owner)
+        device = encode_device(owner, now, *self._device) if indexed else b""
         sessions = CREATE(
             sessions_client(),
             [valkey_key(key), index_key(key[:TAG_LENGTH])],
@@ -244,10 +274,12 @@ class SessionStore(SessionBase):
         self._stored, self._written_at = payload, now
         self._loaded_expiry = data.get(EXPIRY_KEY)
         self._refresh_due = False
-        if indexed and sessions > settings.MAX_SESSIONS_PER_PASSENGER:
-            from .live import end_oldest  # rare: a passenger logged in very many times
+        cap = conf.get("MAX_SESSIONS_PER_OWNER")
+        if indexed and cap and sessions > cap:
+            from .live import end_oldest  # rare: an owner logged in very many times
 
-            end_oldest(pid, keep=settings.MAX_SESSIONS_PER_PASSENGER, current=key)
+            assert owner is not None
+            end_oldest(owner, keep=cap, current=key)
 
     def _current_value(self, key: str) -> None:
         """For a write without a read (clear(), a cleared-then-filled session): compare with
@@ -256,7 +288,7 @@ class SessionStore(SessionBase):
         if raw is None:
             raise UpdateError
         try:
-            self._written_at, _ = SessionCodec.decode(raw)
+            self._written_at = Envelope.written_at(raw)
         except DamagedSession:
             raise UpdateError from None
         self._stored = raw
@@ -273,8 +305,8 @@ class SessionStore(SessionBase):
         if self._stored is None:
             self._current_value(key)
         move_ttl = self._refresh_due or data.get(EXPIRY_KEY) != self._loaded_expiry
-        body = SessionCodec.encode_body(data)
-        only_ttl = body == SessionCodec.body_of(self._stored or b"")
+        body = encode_body(data)
+        only_ttl = body == Envelope.body_of(self._stored or b"")
         if only_ttl and not move_ttl:
             return  # nothing changed: no write
         self._write(key, data, body, move_ttl, only_ttl)
@@ -291,7 +323,7 @@ class SessionStore(SessionBase):
             now = now_ms()
             ttl = self._ttl(data, now) if move_ttl else None
             written_at = now if ttl else self._written_at
-            payload = SessionCodec.header(written_at) + body
+            payload = Envelope.header(written_at) + body
             mode, ttl_ms = ttl or ("KEEPTTL", 0)
             try:
                 result = COMPARE_AND_SET(
@@ -302,6 +334,12 @@ class SessionStore(SessionBase):
             except ValkeyError as exc:
                 if not only_ttl:
                     raise
+                age = self._idle_age(data.get(EXPIRY_KEY)) or 0
+                if now - self._written_at >= age * 1000 // REFRESH_GIVE_UP_FRACTION:
+                    raise SessionUnavailable(
+                        f"Session {mask(key)}: TTL refresh refused since "
+                        f"{(now - self._written_at) // 1000} s: {exc}"
+                    ) from exc
                 # Moving the TTL of an unchanged session is not worth an error page (the
                 # session still has most of its age left): the next request tries again.
                 logger.warning("Session %s: TTL refresh skipped: %s", mask(key), exc)
@@ -316,7 +354,7 @@ class SessionStore(SessionBase):
             merged = self._merge_with(result, data, only_ttl)
             if merged is None:
                 return  # nothing of ours to write: another request saved since we read
-            data, body = merged, SessionCodec.encode_body(merged)
+            data, body = merged, encode_body(merged)
             conflicts += 1
             if time.monotonic() > deadline:
                 raise SessionConflict(
@@ -334,8 +372,8 @@ class SessionStore(SessionBase):
         only meant to move the TTL, and the other request's write is recent (the next read
         moves it again if it is due)."""
         try:
-            their_written_at, theirs = SessionCodec.decode(theirs_raw)
-            _, base = SessionCodec.decode(self._stored or b"")
+            their_written_at, theirs = decode_value(theirs_raw)
+            _, base = decode_value(self._stored or b"")
         except DamagedSession:
             raise UpdateError from None  # replaced by something unreadable: treat as gone
         self._stored, self._written_at = theirs_raw, their_written_at
@@ -345,8 +383,8 @@ class SessionStore(SessionBase):
             self._refresh_due = False
             return None
         try:
-            merged = layout.merge(base, mine, theirs)
-        except layout.MergeRejected as exc:
+            merged: dict[str, Any] = conf.plugin("MERGE")(base, mine, theirs)
+        except MergeRejected as exc:
             self._session_cache = theirs  # what is stored; this request's change is refused
             raise SessionConflict(exc.user_message) from exc
         self._session_cache = merged
@@ -372,7 +410,7 @@ class SessionStore(SessionBase):
                 self._session_cache = data
                 return self.create()
             new = new_key(old[:TAG_LENGTH])  # same tag: same slot, same devices index
-            payload = SessionCodec.encode(data, now)
+            payload = Envelope.header(now) + encode_body(data)
             result = CYCLE(
                 client,
                 [valkey_key(old), valkey_key(new), index_key(old[:TAG_LENGTH])],

@@ -1,10 +1,9 @@
 """Session keys: what a cookie may hold and where its session lives in Valkey.
 
 A session key (the cookie value) is a tag of 8 characters and a secret of 32, all [a-z0-9]; its
-Valkey key is `flight_session:{<tag>}<secret>` and the devices index of its tag is
-`flight_session_index:{<tag>}`. A logged-in passenger's sessions share one tag, a keyed hash of
-the passenger id (so a cookie does not show the id): they and their index are in one cluster
-slot, and scripts can change them together.
+Valkey key is `<prefix>{<tag>}<secret>`, and the owner index of a tag is `<prefix>{<tag>}` (the
+same braces, so one cluster slot). An owner's sessions share one tag, a keyed hash of the owner
+id (so a cookie does not show the id): their keys and their index change together in one script.
 """
 
 from __future__ import annotations
@@ -13,13 +12,12 @@ import re
 import string
 from typing import Any, TypeGuard
 
-from django.conf import settings
 from django.utils.crypto import get_random_string, salted_hmac
 
-KEY_PREFIX = "flight_session:"
-INDEX_PREFIX = "flight_session_index:"
+from . import conf
+
 KEY_CHARS = string.ascii_lowercase + string.digits
-TAG_LENGTH = 8  # one passenger's sessions share it (and a cluster slot)
+TAG_LENGTH = 8  # one owner's sessions share it (and a cluster slot)
 RANDOM_LENGTH = 32  # 165 bits of randomness: the secret part of the key
 KEY_LENGTH = TAG_LENGTH + RANDOM_LENGTH
 
@@ -32,32 +30,39 @@ def valid_key(key: Any) -> TypeGuard[str]:
 
 
 def valkey_key(session_key: str) -> str:
-    """The Valkey key of a session: `flight_session:{<tag>}<secret>`."""
-    return f"{KEY_PREFIX}{{{session_key[:TAG_LENGTH]}}}{session_key[TAG_LENGTH:]}"
+    """The Valkey key of a session: `<prefix>{<tag>}<secret>`."""
+    return f"{conf.key_prefix()}{{{session_key[:TAG_LENGTH]}}}{session_key[TAG_LENGTH:]}"
 
 
 def session_key_of(valkey_key_: str | bytes) -> str | None:
-    """The session key (cookie value) back from a Valkey key, or None if it is not one."""
+    """The session key (cookie value) back from a Valkey key, or None if it is not one (an
+    owner index, a foreign key)."""
     if isinstance(valkey_key_, bytes):
         valkey_key_ = valkey_key_.decode("ascii", "replace")
-    start = len(KEY_PREFIX) + 1
-    if not valkey_key_.startswith(KEY_PREFIX + "{") or valkey_key_[start + TAG_LENGTH :][:1] != "}":
+    prefix = conf.key_prefix()
+    start = len(prefix) + 1
+    if not valkey_key_.startswith(prefix + "{") or valkey_key_[start + TAG_LENGTH :][:1] != "}":
         return None
     key = valkey_key_[start : start + TAG_LENGTH] + valkey_key_[start + TAG_LENGTH + 1 :]
     return key if valid_key(key) else None
 
 
 def index_key(tag: str) -> str:
-    """The devices index of the sessions whose key starts with `tag`."""
-    return f"{INDEX_PREFIX}{{{tag}}}"
+    """The owner index of the sessions whose key starts with `tag`: `<prefix>{<tag>}`."""
+    return f"{conf.key_prefix()}{{{tag}}}"
+
+
+def scan_pattern(tag: str = "*") -> str:
+    """SCAN MATCH for session keys (and, unavoidably, owner indexes: session_key_of tells)."""
+    return f"{conf.key_prefix()}{{{tag}}}*" if tag != "*" else f"{conf.key_prefix()}{{*"
 
 
 def mask(session_key: str | None) -> str:
     """The Valkey key without its secret part: enough to recognise a session, never to use it
-    (pages and logs show this, never a whole key)."""
+    (pages, logs and `manage.py sessions` show this, never a whole key)."""
     if not session_key:
         return "-"
-    return f"{KEY_PREFIX}{{{session_key[:TAG_LENGTH]}}}{session_key[TAG_LENGTH:][:4]}…"
+    return f"{conf.key_prefix()}{{{session_key[:TAG_LENGTH]}}}{session_key[TAG_LENGTH:][:4]}…"
 
 
 def _base36(number: int, length: int) -> str:
@@ -68,14 +73,12 @@ def _base36(number: int, length: int) -> str:
     return "".join(digits)
 
 
-def passenger_tags(passenger_id: int) -> list[str]:
-    """The key tag of a passenger's sessions: a keyed hash of the id under SESSION_TAG_SECRET
-    (default SECRET_KEY), then under each SECRET_KEY_FALLBACKS, so sessions made before a key
-    rotation are still found while the old key is a fallback."""
-    secrets = [settings.SESSION_TAG_SECRET, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+def owner_tags(owner: str | int) -> list[str]:
+    """The key tags of an owner's sessions: a keyed hash of the owner id under each tag secret
+    (conf.tag_secrets), the current one first."""
     tags = []
-    for secret in secrets:
-        digest = salted_hmac("flightsite.session-tag", str(passenger_id), secret=secret)
+    for secret in conf.tag_secrets():
+        digest = salted_hmac("valkey_sessions.tag", str(owner), secret=secret)
         tag = _base36(int(digest.hexdigest(), 16), TAG_LENGTH)
         if tag not in tags:
             tags.append(tag)

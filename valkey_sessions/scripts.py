@@ -10,25 +10,51 @@ for idle ages, so the server's clock expires them, and absolute (`PXAT`) only fo
 from __future__ import annotations
 
 import hashlib
+import inspect
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from django.conf import settings
 from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured
 from valkey.exceptions import ConnectionError, NoScriptError, ReadOnlyError
 
+from . import conf
 from .keys import TAG_LENGTH, index_key, valid_key, valkey_key
 
+# What the scripts and live.py send (checked by server_problems: HSETEX and HPEXPIRE need
+# Valkey 9).
+REQUIRED_COMMANDS = (
+    "get", "set", "del", "exists", "evalsha", "eval", "script", "type", "scan", "pttl",
+    "hsetex", "hpexpire", "hpexpireat", "hget", "hdel", "hlen", "hgetall",
+)  # fmt: skip
 FAILOVER_WAIT = 0.8  # seconds a write may wait for Sentinel to name the new primary
 DELETE_BATCH = 500  # sessions per DELETE call (the rest in further calls)
 
 
 def sessions_client() -> Any:
-    """The valkey-py client of the session store (the primary, also under Sentinel)."""
-    cache: Any = caches[settings.SESSION_CACHE_ALIAS]  # django-valkey's (BaseCache has no .client)
-    return cache.client.get_client(write=True)
+    """The valkey-py client of the session store (the primary, also under Sentinel): from the
+    django-valkey cache named by CACHE_ALIAS. Anything else is a configuration error, said
+    clearly (the system check `valkey_sessions.E001` says it at start-up)."""
+    alias = conf.get("CACHE_ALIAS")
+    cache: Any = caches[alias]  # django-valkey's (BaseCache has no .client)
+    client = getattr(cache, "client", None)
+    get_client = getattr(client, "get_client", None)
+    if get_client is None or inspect.iscoroutinefunction(get_client):
+        raise ImproperlyConfigured(cache_problem(alias, cache))
+    return get_client(write=True)
+
+
+def cache_problem(alias: str, cache: Any) -> str:
+    kind = f"{type(cache).__module__}.{type(cache).__qualname__}"
+    if "async" in kind.lower():
+        return (
+            f"CACHES[{alias!r}] is {kind}, an async cache: valkey_sessions needs django-valkey's "
+            "sync ValkeyCache (or its Sentinel/Cluster variants); its async session methods run "
+            "the sync client in a thread."
+        )
+    return f"CACHES[{alias!r}] is {kind}: valkey_sessions needs a django-valkey cache."
 
 
 def _is_demoted(exc: BaseException) -> bool:
@@ -160,7 +186,8 @@ return 1
 
 # KEYS: sessions of one tag, then their index. ARGV: their index fields. Returns how many
 # sessions existed.
-DELETE = Script("""#!lua
+# allow-oom: deleting must work on a full server (logout, "end", purge free memory).
+DELETE = Script("""#!lua flags=allow-oom
 local deleted = 0
 for i = 1, #KEYS - 1 do deleted = deleted + redis.call('DEL', KEYS[i]) end
 if redis.call('TYPE', KEYS[#KEYS]).ok == 'hash' then

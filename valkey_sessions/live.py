@@ -1,6 +1,6 @@
-"""Live sessions as people see them: the passenger's "your session" page and devices, the staff
-pages in the admin, and `manage.py sessions`. Reading here never extends a session (a peek, not
-a load), and ending one deletes it at once (its next request lands on the login page).
+"""Live sessions as people see them: an owner's "your devices" list (end one, end all others),
+a staff page in the admin, and `manage.py sessions`. Reading here never extends a session (a
+peek, not a load), and ending one deletes it at once (its next request finds no session).
 
 Keys, values and scripts are the store's; this module only reads them (pipelined: one round
 trip per step) and calls the store's delete.
@@ -17,24 +17,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from passengers import session as layout
-
-from .codec import DamagedSession, SessionCodec
+from .codec import DamagedSession, decode_device
 from .keys import (
     KEY_CHARS,
-    KEY_PREFIX,
     RANDOM_LENGTH,
     TAG_LENGTH,
     index_key,
     mask,
-    passenger_tags,
+    owner_tags,
+    scan_pattern,
     session_key_of,
     valkey_key,
 )
 from .scripts import delete_sessions, sessions_client
+from .store import EXPIRY_KEY, decode_value, owner_of
 
-SCAN_MATCH = KEY_PREFIX + "{*"  # session keys only, not flight_session_index:...
 SCAN_COUNT = 1000  # keys Valkey looks at per SCAN call
+Owner = str | int
 
 
 def _from_ms(ms: int) -> datetime:
@@ -58,6 +57,7 @@ class LiveSession:
     session_key: str
     data: dict[str, Any] | None  # None: stored, but unreadable
     ttl_ms: int  # -1: no TTL, -2: gone
+    raw: bytes | None = None  # the value as stored (SessionStore.use_peeked takes it)
     memory: int | None = None  # bytes of Valkey memory (MEMORY USAGE)
     written_at: int | None = None  # when its TTL last moved (ms): "last seen" within a refresh
     device: Device | None = None
@@ -73,19 +73,13 @@ class LiveSession:
         return handle_of(self.session_key)
 
     @property
-    def passportno(self) -> str:
-        passenger = (self.data or {}).get(layout.PASSENGER) or {}
-        return str(passenger.get("passportno", "")) if isinstance(passenger, dict) else ""
-
-    @property
-    def passenger_id(self) -> int | None:
-        pid = (self.data or {}).get(layout.PASSENGER_ID)
-        return pid if type(pid) is int else None
+    def owner(self) -> Owner | None:
+        return owner_of(self.data) if self.data is not None else None
 
     @property
     def fixed_expiry(self) -> bool:
         """Ends at a date (set_expiry(datetime)), rather than after an idle time."""
-        return isinstance((self.data or {}).get("_session_expiry"), str)
+        return isinstance((self.data or {}).get(EXPIRY_KEY), str)
 
     @property
     def expires_at(self) -> datetime | None:
@@ -120,7 +114,7 @@ class LiveSession:
 
 def handle_of(session_key: str) -> str:
     """An opaque name for a session in forms ("end this one"): pages never carry a key."""
-    return hashlib.sha256(b"flightsite.session-handle:" + session_key.encode()).hexdigest()[:20]
+    return hashlib.sha256(b"valkey_sessions.handle:" + session_key.encode()).hexdigest()[:20]
 
 
 @functools.lru_cache(maxsize=512)
@@ -151,23 +145,27 @@ def _inspected(session_key: str, raw: bytes | None, ttl: int, memory: Any) -> Li
     if raw is None:
         return None  # ended or expired between the listing and now
     try:
-        written_at, data = SessionCodec.decode(raw)
+        written_at, data = decode_value(raw)
     except DamagedSession:
         written_at, data = None, None
-    return LiveSession(session_key, data, ttl, memory, written_at=written_at)
+    return LiveSession(session_key, data, ttl, raw, memory, written_at=written_at)
 
 
-def _devices(entries: dict[Any, bytes], tag: str, passenger_id: int | None) -> dict[str, Device]:
-    """session key -> device from one tag's index (only `passenger_id`'s entries if given)."""
+def _same(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and str(a) == str(b)
+
+
+def _devices(entries: dict[Any, bytes], tag: str, owner: Owner | None) -> dict[str, Device]:
+    """session key -> device from one tag's index (only `owner`'s entries if given)."""
     devices = {}
     for raw_field, raw_entry in entries.items():
         field_ = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
-        entry = SessionCodec.decode_device(raw_entry)
+        entry = decode_device(raw_entry)
         if len(field_) != RANDOM_LENGTH or entry is None:
             continue
-        pid, created, ip, agent = entry
-        if passenger_id is not None and pid != passenger_id:
-            continue  # another passenger whose tag collides: never theirs to see
+        entry_owner, created, ip, agent = entry
+        if owner is not None and not _same(entry_owner, owner):
+            continue  # another owner whose tag collides: never theirs to see
         devices[tag + field_] = Device(_from_ms(created), ip, agent)
     return devices
 
@@ -184,7 +182,7 @@ def _inspect(session_keys: list[str]) -> list[LiveSession]:
     return [s for s in found if s is not None]
 
 
-def _devices_of_tags(tags: list[str], passenger_id: int | None = None) -> dict[str, Device]:
+def _devices_of_tags(tags: list[str], owner: Owner | None = None) -> dict[str, Device]:
     """The devices indexes of some tags (one pipelined round trip)."""
     if not tags:
         return {}
@@ -193,7 +191,7 @@ def _devices_of_tags(tags: list[str], passenger_id: int | None = None) -> dict[s
         pipe.hgetall(index_key(tag))
     devices: dict[str, Device] = {}
     for tag, entries in zip(tags, pipe.execute(), strict=True):
-        devices.update(_devices(entries, tag, passenger_id))
+        devices.update(_devices(entries, tag, owner))
     return devices
 
 
@@ -208,14 +206,14 @@ def peek(session_key: str | None) -> LiveSession | None:
     raw, ttl, memory, entries = pipe.execute()
     session = _inspected(session_key, raw, ttl, memory)
     if session is not None:
-        devices = _devices(entries, session_key[:TAG_LENGTH], session.passenger_id)
+        devices = _devices(entries, session_key[:TAG_LENGTH], session.owner)
         session.device = devices.get(session_key)
     return session
 
 
 def overview(session_key: str | None) -> tuple[LiveSession, list[LiveSession]] | None:
-    """The session page: this session (peeked) and the passenger's other live sessions, newest
-    first. Two round trips (three after a SECRET_KEY rotation); None when not logged in."""
+    """A "your devices" page: this session (peeked) and its owner's other live sessions, newest
+    first. Two round trips (three after a tag secret rotation); None when it has no owner."""
     if not session_key:
         return None
     tag = session_key[:TAG_LENGTH]
@@ -224,29 +222,29 @@ def overview(session_key: str | None) -> tuple[LiveSession, list[LiveSession]] |
     pipe.hgetall(index_key(tag))
     raw, ttl, memory, entries = pipe.execute()
     current = _inspected(session_key, raw, ttl, memory)
-    if current is None or current.passenger_id is None:
+    if current is None or current.owner is None:
         return None
-    pid = current.passenger_id
+    pid = current.owner
     devices = _devices(entries, tag, pid)
-    devices.update(_devices_of_tags([t for t in passenger_tags(pid) if t != tag], pid))
+    devices.update(_devices_of_tags([t for t in owner_tags(pid) if t != tag], pid))
     current.device, current.current = devices.get(session_key), True
     others = _inspect([k for k in devices if k != session_key])
     for other in others:
         other.device = devices[other.session_key]
-    others = [s for s in others if s.passenger_id in (pid, None)]
+    others = [s for s in others if s.owner is None or _same(s.owner, pid)]
     others.sort(key=lambda s: -(s.device.created.timestamp() if s.device else 0))
     return current, others
 
 
-def sessions_of(passenger_id: int, current: str | None = None) -> list[LiveSession]:
-    """A passenger's live sessions (from their devices index), newest first."""
-    devices = _devices_of_tags(passenger_tags(passenger_id), passenger_id)
+def sessions_of(owner: Owner, current: str | None = None) -> list[LiveSession]:
+    """An owner's live sessions (from their index), the current one first, then newest first."""
+    devices = _devices_of_tags(owner_tags(owner), owner)
     sessions = _inspect(list(devices))
     for session in sessions:
         session.device = devices[session.session_key]
         session.current = session.session_key == current
     sessions.sort(key=lambda s: (not s.current, -(s.device.created.timestamp() if s.device else 0)))
-    return [s for s in sessions if s.passenger_id in (passenger_id, None)]
+    return [s for s in sessions if s.owner is None or _same(s.owner, owner)]
 
 
 # --- ending ----------------------------------------------------------------------------------
@@ -257,9 +255,9 @@ def end(session_key: str) -> bool:
     return delete_sessions([session_key]) > 0
 
 
-def end_by_handle(passenger_id: int, handle: str) -> bool:
-    """End one of this passenger's sessions, named by its handle."""
-    devices = _devices_of_tags(passenger_tags(passenger_id), passenger_id)
+def end_by_handle(owner: Owner, handle: str) -> bool:
+    """End one of this owner's sessions, named by its handle."""
+    devices = _devices_of_tags(owner_tags(owner), owner)
     for key in devices:
         if handle_of(key) == handle:
             return end(key)
@@ -268,31 +266,32 @@ def end_by_handle(passenger_id: int, handle: str) -> bool:
 
 def find_by_handle(tag: str, handle: str) -> str | None:
     """The session key of the session with this tag and handle (staff pages name sessions so):
-    from the tag's devices index, else by a SCAN of that tag's keys (sessions of no passenger
-    are in no index)."""
+    from the tag's index, else by a SCAN of that tag's keys (sessions of no owner are in no
+    index)."""
     if len(tag) != TAG_LENGTH or not all(c in KEY_CHARS for c in tag):
         return None
     for key in _devices_of_tags([tag]):
         if handle_of(key) == handle:
             return key
     for node in _nodes():
-        for raw in node.scan_iter(match=f"{KEY_PREFIX}{{{tag}}}*", count=SCAN_COUNT):
+        for raw in node.scan_iter(match=scan_pattern(tag), count=SCAN_COUNT):
             found = session_key_of(raw)
             if found and handle_of(found) == handle:
                 return found
     return None
 
 
-def end_all(passenger_id: int, keep: str | None = None) -> int:
-    """End every session of a passenger (but `keep`); one script call per tag."""
-    keys = [k for k in _devices_of_tags(passenger_tags(passenger_id), passenger_id) if k != keep]
+def end_all(owner: Owner, keep: str | None = None) -> int:
+    """End every session of an owner (but `keep`: "log out everywhere else"); one script call
+    per tag."""
+    keys = [k for k in _devices_of_tags(owner_tags(owner), owner) if k != keep]
     return delete_sessions(keys) if keys else 0
 
 
-def end_oldest(passenger_id: int, keep: int, current: str) -> int:
-    """Keep a passenger's `keep` newest sessions (and `current`), end the others: logging in
-    needs only a passport number, so nothing else bounds how many sessions one passenger has."""
-    devices = _devices_of_tags(passenger_tags(passenger_id), passenger_id)
+def end_oldest(owner: Owner, keep: int, current: str) -> int:
+    """Keep an owner's `keep` newest sessions (and `current`), end the others
+    (MAX_SESSIONS_PER_OWNER: nothing else bounds how many sessions one owner has)."""
+    devices = _devices_of_tags(owner_tags(owner), owner)
     newest_first = sorted(devices, key=lambda k: devices[k].created, reverse=True)
     kept = {current, *newest_first[: max(keep - 1, 0)]}
     return delete_sessions([k for k in newest_first if k not in kept])
@@ -338,14 +337,14 @@ def scan_page(cursor: str = "0", page_size: int = 50) -> Page:
     keys: list[str] = []
     while node_index < len(nodes) and len(keys) < page_size:
         position, batch = nodes[node_index].scan(
-            cursor=position, match=SCAN_MATCH, count=min(SCAN_COUNT, page_size)
+            cursor=position, match=scan_pattern(), count=min(SCAN_COUNT, page_size)
         )
         keys += [k for k in (session_key_of(b) for b in batch) if k]
         if position == 0:
             node_index += 1
     next_cursor = None if node_index >= len(nodes) else f"{node_index}:{position}"
     sessions = _inspect(keys)
-    tags = {s.session_key[:TAG_LENGTH] for s in sessions if s.passenger_id is not None}
+    tags = {s.session_key[:TAG_LENGTH] for s in sessions if s.owner is not None}
     devices = _devices_of_tags(sorted(tags))
     for session in sessions:
         session.device = devices.get(session.session_key)
@@ -357,7 +356,9 @@ def iter_session_keys(progress: Callable[[int], object] | None = None) -> Iterat
     for node in _nodes():
         position = None
         while position != 0:
-            position, batch = node.scan(cursor=position or 0, match=SCAN_MATCH, count=SCAN_COUNT)
+            position, batch = node.scan(
+                cursor=position or 0, match=scan_pattern(), count=SCAN_COUNT
+            )
             keys = [k for k in (session_key_of(b) for b in batch) if k]
             if progress is not None:
                 progress(len(keys))
@@ -373,10 +374,13 @@ def count(
     for node in _nodes():
         position = None
         while position != 0:
-            position, batch = node.scan(cursor=position or 0, match=SCAN_MATCH, count=SCAN_COUNT)
-            total += len(batch)
+            position, batch = node.scan(
+                cursor=position or 0, match=scan_pattern(), count=SCAN_COUNT
+            )
+            found = sum(1 for b in batch if session_key_of(b))  # not the owner indexes
+            total += found
             if progress is not None:
-                progress(len(batch))
+                progress(found)
             if deadline is not None and time.monotonic() > deadline:
                 return total, False
     return total, True

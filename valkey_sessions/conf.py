@@ -1,0 +1,83 @@
+"""The engine's settings: one dict, `VALKEY_SESSIONS`, every entry optional.
+
+    VALKEY_SESSIONS = {
+        "CACHE_ALIAS": SESSION_CACHE_ALIAS,   # a django-valkey (sync) cache: the connection
+        "KEY_PREFIX": "session:",             # session keys `<prefix>{<tag>}<secret>`
+        "OWNER": "valkey_sessions.owners.auth_user",  # whose session it is (None: no one's)
+        "MAX_SESSIONS_PER_OWNER": 100,        # a login past this ends the owner's oldest
+        "TAG_SECRET": None,                   # keys the owner tag; None: SECRET_KEY
+        "CODEC": "valkey_sessions.codec.MsgpackCodec",
+        "MERGE": "valkey_sessions.merge.merge",
+        "CLOCK": "time.time_ns",              # the app's clock (tests inject one)
+    }
+
+Read on every use (cheap: a dict lookup and a cached import), so `override_settings` works.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+DEFAULTS: dict[str, Any] = {
+    "CACHE_ALIAS": None,  # None: settings.SESSION_CACHE_ALIAS
+    "KEY_PREFIX": "session:",
+    "OWNER": "valkey_sessions.owners.auth_user",
+    "MAX_SESSIONS_PER_OWNER": 100,
+    "TAG_SECRET": None,  # None: SECRET_KEY (and SECRET_KEY_FALLBACKS)
+    "CODEC": "valkey_sessions.codec.MsgpackCodec",
+    "MERGE": "valkey_sessions.merge.merge",
+    "CLOCK": "time.time_ns",
+}
+
+
+def get(name: str) -> Any:
+    configured = getattr(settings, "VALKEY_SESSIONS", None) or {}
+    unknown = set(configured) - set(DEFAULTS)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"VALKEY_SESSIONS has unknown entries {sorted(unknown)}; known: {sorted(DEFAULTS)}"
+        )
+    value = configured.get(name, DEFAULTS[name])
+    if name == "CACHE_ALIAS" and value is None:
+        return settings.SESSION_CACHE_ALIAS
+    return value
+
+
+@functools.lru_cache(maxsize=32)
+def _imported(path: str) -> Any:
+    try:
+        return import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"VALKEY_SESSIONS: cannot import {path!r}: {exc}") from exc
+
+
+def plugin(name: str) -> Any:
+    """A setting given as a dotted path (or the object itself), imported."""
+    value = get(name)
+    return _imported(value) if isinstance(value, str) else value
+
+
+def now_ms() -> int:
+    """The app server's clock in ms (`CLOCK`: a time.time_ns-like callable)."""
+    clock: Callable[[], int] = plugin("CLOCK")
+    return clock() // 1_000_000
+
+
+def key_prefix() -> str:
+    prefix = get("KEY_PREFIX")
+    if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
+        raise ImproperlyConfigured("VALKEY_SESSIONS['KEY_PREFIX'] must be a str without braces")
+    return prefix
+
+
+def tag_secrets() -> list[str]:
+    """TAG_SECRET (default SECRET_KEY), then SECRET_KEY_FALLBACKS: tags made before a key
+    rotation are still found while the old key is a fallback."""
+    secret = get("TAG_SECRET") or settings.SECRET_KEY
+    return [secret, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
