@@ -324,11 +324,15 @@ VALKEY_SESSIONS = {
     "MERGE": "passengers.session.merge",
 }
 LOGIN_URL = "passengers:login"
-# Failed logins (the passenger login and the admin's) before 429: per client address and per
-# account (passport number, admin user name), counted in Valkey over a window of seconds that
-# starts at the first failure; blocked until that window ends (passengers/throttle.py).
+# Failed logins (the passenger login and the admin's) before 429, counted in Valkey over a window
+# of seconds that starts at the first failure (passengers/throttle.py): per client address, per
+# (account, client), and per account, where the account limit blocks only the addresses that
+# failed on it: the right password from an address that has not failed always gets through.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 20, minimum=1)
 LOGIN_FAILURE_LIMIT_PER_ACCOUNT = env.int("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", 10, minimum=1)
+LOGIN_FAILURE_LIMIT_PER_CLIENT_AND_ACCOUNT = env.int(
+    "LOGIN_FAILURE_LIMIT_PER_CLIENT_AND_ACCOUNT", 5, minimum=1
+)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", 5 * 60, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [

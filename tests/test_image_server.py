@@ -10,8 +10,12 @@ granian, tests/image_server.py), without compose's proxy:
 
 from __future__ import annotations
 
+import re
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -21,6 +25,7 @@ from .image_server import ImageServer, nginx_available
 
 pytestmark = pytest.mark.skipif(not nginx_available(), reason="needs nginx (apt-get install nginx)")
 
+ROOT = Path(__file__).resolve().parent.parent
 ATTACKER = "127.0.0.2"  # the slow sockets' source address (nginx limits connections per client)
 PROXY = "127.0.0.3"  # a trusted outer proxy
 
@@ -31,7 +36,11 @@ def image(valkey_server, site_demo_db, tmp_path_factory) -> Iterator[ImageServer
         tmp_path_factory.mktemp("image"),
         f"valkey://127.0.0.1:{valkey_server.port}/0",
         site_demo_db,
-        env={"DJANGO_TRUSTED_PROXIES": PROXY},
+        env={
+            "DJANGO_TRUSTED_PROXIES": PROXY,
+            "LOGIN_FAILURE_LIMIT": "6",
+            "LOGIN_FAILURE_LIMIT_PER_ACCOUNT": "3",
+        },
     )
     with server:
         yield server
@@ -88,23 +97,29 @@ def test_no_server_banner(image):
         assert "Server" not in response.headers, (path, response.headers.get("Server"))
 
 
-def _fail_login(image: ImageServer, source: str, forwarded_for: str | None) -> None:
-    """One failed passenger login from `source`, with X-Forwarded-For when given."""
-    import re
-
+def _post_form(
+    image: ImageServer, source: str, path: str, data: dict, forwarded_for: str | None = None
+) -> requests.Response:
+    """A form posted from the source address `source` as a browser would (page, token, post)."""
     session = requests.Session()
     session.mount("http://", _SourceAdapter(source))
-    page = session.get(image.base + "/login/", timeout=10)
+    page = session.get(image.base + path, timeout=10)
     (token,) = re.findall(r'name="csrfmiddlewaretoken" value="([A-Za-z0-9]+)"', page.text)
-    headers = {"Referer": image.base + "/login/"}
+    headers = {"Referer": image.base + path}
     if forwarded_for:
         headers["X-Forwarded-For"] = forwarded_for
-    answer = session.post(
-        image.base + "/login/",
-        data={"passportno": "NOSUCH1", "csrfmiddlewaretoken": token},
+    return session.post(
+        image.base + path,
+        data={**data, "csrfmiddlewaretoken": token},
         headers=headers,
         timeout=10,
+        allow_redirects=False,
     )
+
+
+def _fail_login(image: ImageServer, source: str, forwarded_for: str | None) -> None:
+    """One failed passenger login from `source`, with X-Forwarded-For when given."""
+    answer = _post_form(image, source, "/login/", {"passportno": "NOSUCH1"}, forwarded_for)
     assert answer.status_code == 403
 
 
@@ -142,3 +157,43 @@ def test_granian_listens_on_loopback_only(image):
     with pytest.raises(OSError), socket.socket() as other:
         other.settimeout(5)
         other.connect(("127.0.0.5", image.granian_port))
+
+
+# --- lockouts hit the attacker, not the account (distinct source addresses) ------------------
+def _admin_login(image: ImageServer, source: str, password: str) -> int:
+    data = {"username": "boss", "password": password, "next": "/admin/"}
+    return _post_form(image, source, "/admin/login/?next=/admin/", data).status_code
+
+
+@pytest.fixture(scope="module")
+def admin_user(image) -> str:
+    password = "right-password-" + "x" * 8
+    subprocess.run(
+        [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "boss",
+         "--email", "boss@example.com"],
+        cwd=ROOT, env={**image.env, "DJANGO_SUPERUSER_PASSWORD": password},
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return password
+
+
+def test_admin_guessers_are_blocked_and_the_owner_still_logs_in(image, admin_user):
+    # Three addresses, one wrong password each: the account reaches its limit (3).
+    for i in (21, 22, 23):
+        assert _admin_login(image, f"127.0.0.{i}", f"guess-{i}") == 200  # "wrong password"
+    # Every address that failed is blocked from the account, even with the right password...
+    assert _admin_login(image, "127.0.0.21", admin_user) == 429
+    # ...a new address gets its one try...
+    assert _admin_login(image, "127.0.0.24", "guess-24") == 200
+    assert _admin_login(image, "127.0.0.24", "guess-25") == 429
+    # ...and the owner, from an address that has not failed, logs in.
+    assert _admin_login(image, "127.0.0.30", admin_user) == 302
+
+
+def test_a_passenger_guesser_is_blocked_and_nobody_else(image, passport):
+    for i in range(6):  # the per-client limit (6 here): six passports that do not exist
+        answer = _post_form(image, "127.0.0.40", "/login/", {"passportno": f"Q{i}000000"})
+        assert answer.status_code == 403
+    blocked = _post_form(image, "127.0.0.40", "/login/", {"passportno": passport})
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+    assert _post_form(image, "127.0.0.41", "/login/", {"passportno": passport}).status_code == 302

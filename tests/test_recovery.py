@@ -218,3 +218,23 @@ def test_a_request_too_large_is_one_warning_without_traceback(client, settings, 
         assert record.levelno == logging.WARNING
         assert record.exc_info is None
         assert "RequestDataTooBig" in record.getMessage()
+
+
+def test_the_sites_503s_are_not_logged_one_by_one(client, settings, start_valkey, caplog, passport):
+    """Django logs every 5xx at ERROR (django.request); the console drops the site's 503s,
+    which the breaker and log_outage already account for."""
+    from flightsite.log_filters import SuspiciousRequestsAsWarnings
+
+    server = start_valkey()
+    caplog.set_level(logging.INFO)
+    with site_uses(settings, url_of(server)):
+        login(client, passport)
+        server.stop()
+        assert client.get("/").status_code == 503
+    (console,) = [
+        h
+        for h in logging.getLogger().handlers
+        if any(isinstance(f, SuspiciousRequestsAsWarnings) for f in h.filters)
+    ]
+    request_lines = [r for r in caplog.records if r.name == "django.request"]
+    assert request_lines and not any(console.filter(r) for r in request_lines)
