@@ -29,9 +29,11 @@ back, and no user request is spent on probing. Only failures that cost time coun
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -190,6 +192,10 @@ class Breaker:
         self._prober: threading.Thread | None = None
         self._closed = threading.Event()
         self._closed.set()
+        # Connection pools of this dependency (Valkey): their idle connections are dropped when
+        # a probe closes the breaker, so that none left over from before a restart fails the
+        # first requests (and opens the breaker again).
+        self.pools: weakref.WeakSet[Any] = weakref.WeakSet()
 
     @property
     def is_open(self) -> bool:
@@ -283,13 +289,22 @@ class Breaker:
         return True
 
     def _probe_loop(self) -> None:
+        # Ends only under the lock, when closed: a breaker that reopens while this thread is
+        # finishing is either still probed by it or sees no prober and starts a new one.
         try:
             while not self._stop.wait(self.probe_seconds):
-                if self.opened_at is None or self.probe_once():
-                    return
+                if self.opened_at is not None and self.probe_once():
+                    for pool in list(self.pools):  # after the outage, no stale connection
+                        with contextlib.suppress(Exception):
+                            pool.disconnect(inuse_connections=False)
+                with self._lock:
+                    if self.opened_at is None:
+                        self._prober = None
+                        return
         finally:
             with self._lock:
-                self._prober = None
+                if self._stop.is_set():
+                    self._prober = None
 
     def stop(self) -> None:
         """End the background probe (tests: reset_breakers)."""
@@ -371,10 +386,15 @@ class BreakerValkey(valkey.Valkey):
         params = self.connection_pool.connection_kwargs
         where = params.get("path") or f"{params.get('host')}:{params.get('port')}"
         self._breaker_name = f"valkey {where}"
+        self._registered_with: Breaker | None = None
 
     @property
     def breaker(self) -> Breaker:
-        return get_breaker(self._breaker_name, ValkeyCircuitOpen, self._ping)
+        guard = get_breaker(self._breaker_name, ValkeyCircuitOpen, self._ping)
+        if guard is not self._registered_with:  # once per breaker (tests reset them)
+            guard.pools.add(self.connection_pool)
+            self._registered_with = guard
+        return guard
 
     def _ping(self) -> object:
         """The background probe: PING past the breaker, on a connection of the same pool."""

@@ -371,6 +371,8 @@ def test_loading_dataset_is_a_503_then_everything_is_back(client, settings, star
         finally:
             reload.join()
         vk.config_set("key-load-delay", 0)
+        # The 503s may have opened the breaker: its background probe sees the load finish.
+        assert all(b.wait_closed(10) for b in breakers())
         response = client.get("/")
     assert response.status_code == 200
     assert session_key_of(client) == key
