@@ -166,6 +166,10 @@ class Breaker:
     per refused request. `clock` is injectable for tests.
     """
 
+    # Seconds on a monotonic clock: tests move it forward instead of sleeping (the class's, or
+    # one given to a breaker).
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+
     def __init__(
         self,
         name: str,
@@ -173,14 +177,15 @@ class Breaker:
         probe_seconds: float,
         error: Callable[[str], Exception],
         probe: Callable[[], object] | None = None,
-        clock: Clock = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self.name = name
         self.threshold = failures  # 0 turns the breaker off
         self.probe_seconds = probe_seconds
         self.error = error
         self.probe = probe
-        self.clock = clock
+        if clock is not None:
+            self.clock = clock
         self.failures = 0
         self.opened_at: float | None = None  # None: closed
         self.next_probe = 0.0  # half-open without a background probe: when a request may try

@@ -181,7 +181,7 @@ def test_site_serves_again_once_the_database_is_back(client, settings, passport)
     try:
         with flughafendb_at("127.0.0.1", proxy.port, PASSWORD=real["PASSWORD"]):
             assert client.get("/flights/").status_code == 200
-            proxy.frozen.set()
+            proxy.freeze()
             for _ in range(3):
                 assert client.get("/flights/").status_code == 503
                 with contextlib.suppress(Exception):
@@ -190,7 +190,7 @@ def test_site_serves_again_once_the_database_is_back(client, settings, passport)
             assert breaker.state == "open"
             assert client.get("/flights/").status_code == 503
             assert breaker.refused >= 1
-            proxy.frozen.clear()
+            proxy.thaw()
             assert breaker.wait_closed(10)
             assert client.get("/flights/").status_code == 200
     finally:
