@@ -452,6 +452,22 @@ def _image_server(var: Path, valkey_url: str, flughafendb_url: str, **kwargs):
     return ImageServer(var, valkey_url, flughafendb_url, **kwargs)
 
 
+def _demo_database(path: Path, tmp: Path) -> str:
+    """A SQLite flughafendb with the tiny demo set; its URL."""
+    url = f"sqlite:///{path}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("VALKEY_")},
+        "FLUGHAFENDB_URL": url,
+        "FLIGHTSITE_VAR_DIR": str(tmp),
+        "DJANGO_SETTINGS_MODULE": "flightsite.settings",
+    }
+    subprocess.run(
+        [PYTHON, "manage.py", "load_demo_data", "--create-schema", "--size", "tiny"],
+        cwd=ROOT, env=env, check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return url
+
+
 def _slow_socket(port: int, part: str) -> socket.socket:
     sock = socket.socket()
     sock.bind(("127.0.0.2", 0))  # not the normal users' address (nginx limits per client)
@@ -491,13 +507,11 @@ def image_slow_clients(tmp: Path) -> dict:
     """16 and 64 sockets holding a request body (12 of 1,100 bytes sent) or their headers
     half sent, while 8 normal users ask for the login page at once (10 s timeout): granian
     alone (the image before) and the image's server (nginx in front)."""
-    from tests.topologies import load_demo_database
-
     if not shutil.which("nginx"):
         return {"skipped": "nginx is not installed"}
     server = ValkeyServer(host="127.0.0.1", config={"save": ""})
     server.start()
-    demo = load_demo_database(tmp / "slow-demo.sqlite3")
+    demo = _demo_database(tmp / "slow-demo.sqlite3", tmp)
     results: dict = {}
     try:
         for label, front in (("granian alone", False), ("nginx + granian (the image)", True)):
@@ -640,8 +654,6 @@ def recovery(tmp: Path) -> dict:
     """The image's server under load (8 clients on the dashboard) while Valkey or MySQL is
     restarted or frozen: what it answered meanwhile, and how long after the dependency was
     back until the first 200."""
-    from tests.topologies import load_demo_database
-
     if not shutil.which("nginx"):
         return {"skipped": "nginx is not installed"}
     data = tmp / "recovery-valkey"
@@ -650,7 +662,7 @@ def recovery(tmp: Path) -> dict:
     server.start()
     port = server.port
     results: dict = {}
-    flughafendb = load_demo_database(tmp / "recovery-demo.sqlite3")
+    flughafendb = _demo_database(tmp / "recovery-demo.sqlite3", tmp)
     mysql_proxy = None
     try:
         import MySQLdb
