@@ -14,7 +14,6 @@ from django.contrib.messages.storage import default_storage
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware
-from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
@@ -94,8 +93,8 @@ class TrustedProxyMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.trusted = settings.TRUSTED_PROXIES
-        if not self.trusted:
-            raise MiddlewareNotUsed  # nothing to do on any request: not in the chain at all
+        # Always in the chain, also when no proxy is trusted: the watch must see a proxy the
+        # site does not trust (costs a dict lookup per request without X-Forwarded-For).
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         meta = request.META

@@ -103,7 +103,7 @@ INSTALLED_APPS = [
 # Only what each request needs, cheapest first (docs/performance.md): static files and the
 # health check are answered before anything reads the session, checks CSRF or sets up
 # messages; the admin alone gets django.contrib.auth's request.user; the message storage is
-# made only when a page uses it. TrustedProxyMiddleware drops out when no proxy is trusted.
+# made only when a page uses it. TrustedProxyMiddleware stays: it notices an untrusted proxy.
 MIDDLEWARE = [
     "flightsite.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
