@@ -107,3 +107,10 @@ def test_markers_are_read_only_for_a_missing_session(client, valkey_server, pass
     with ValkeyMonitor(valkey_server.port) as monitor:
         client.get("/")
     assert ("GET", ended_marker_key(key)) in monitor.commands
+
+
+def test_purge_leaves_no_marker(valkey_client):
+    ended, kept = _session(valkey_client), _session(valkey_client)
+    live.end(ended, by="staff")
+    assert live.purge() == 1
+    assert valkey_client.exists(valkey_key(kept), ended_marker_key(ended)) == 0

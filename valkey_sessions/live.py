@@ -398,4 +398,12 @@ def purge(progress: Callable[[int], object] | None = None, batch: int = 500) -> 
             pending = []
     if pending:
         ended += delete_sessions(pending)
+    # And the markers of sessions ended earlier (keys.ended_marker_key): nothing is left.
+    for node in _nodes():
+        markers = list(node.scan_iter(match=scan_pattern() + "*:ended", count=SCAN_COUNT))
+        for start in range(0, len(markers), batch):
+            pipe = node.pipeline(transaction=False)
+            for marker in markers[start : start + batch]:
+                pipe.delete(marker)  # one key a command: they lie in many slots
+            pipe.execute()
     return ended
