@@ -250,17 +250,18 @@ def sessions_of(owner: Owner, current: str | None = None) -> list[LiveSession]:
 # --- ending ----------------------------------------------------------------------------------
 
 
-def end(session_key: str) -> bool:
-    """End one session now; False if it was already gone."""
-    return delete_sessions([session_key]) > 0
+def end(session_key: str, by: str | None = None) -> bool:
+    """End one session now; False if it was already gone. `by` ("staff", "elsewhere", ...):
+    who ended it, told to its browser (scripts.ended_by) while a short marker lives."""
+    return delete_sessions([session_key], by=by) > 0
 
 
-def end_by_handle(owner: Owner, handle: str) -> bool:
+def end_by_handle(owner: Owner, handle: str, by: str | None = None) -> bool:
     """End one of this owner's sessions, named by its handle."""
     devices = _devices_of_tags(owner_tags(owner), owner)
     for key in devices:
         if handle_of(key) == handle:
-            return end(key)
+            return end(key, by=by)
     return False
 
 
@@ -281,20 +282,21 @@ def find_by_handle(tag: str, handle: str) -> str | None:
     return None
 
 
-def end_all(owner: Owner, keep: str | None = None) -> int:
+def end_all(owner: Owner, keep: str | None = None, by: str | None = None) -> int:
     """End every session of an owner (but `keep`: "log out everywhere else"); one script call
     per tag."""
     keys = [k for k in _devices_of_tags(owner_tags(owner), owner) if k != keep]
-    return delete_sessions(keys) if keys else 0
+    return delete_sessions(keys, by=by) if keys else 0
 
 
 def end_oldest(owner: Owner, keep: int, current: str) -> int:
     """Keep an owner's `keep` newest sessions (and `current`), end the others
-    (MAX_SESSIONS_PER_OWNER: nothing else bounds how many sessions one owner has)."""
+    (MAX_SESSIONS_PER_OWNER: nothing else bounds how many sessions one owner has); their
+    browsers are told "limit"."""
     devices = _devices_of_tags(owner_tags(owner), owner)
     newest_first = sorted(devices, key=lambda k: devices[k].created, reverse=True)
     kept = {current, *newest_first[: max(keep - 1, 0)]}
-    return delete_sessions([k for k in newest_first if k not in kept])
+    return delete_sessions([k for k in newest_first if k not in kept], by="limit")
 
 
 # --- walking all sessions (SCAN, never KEYS) -------------------------------------------------
@@ -396,4 +398,12 @@ def purge(progress: Callable[[int], object] | None = None, batch: int = 500) -> 
             pending = []
     if pending:
         ended += delete_sessions(pending)
+    # And the markers of sessions ended earlier (keys.ended_marker_key): nothing is left.
+    for node in _nodes():
+        markers = list(node.scan_iter(match=scan_pattern() + "*:ended", count=SCAN_COUNT))
+        for start in range(0, len(markers), batch):
+            pipe = node.pipeline(transaction=False)
+            for marker in markers[start : start + batch]:
+                pipe.delete(marker)  # one key a command: they lie in many slots
+            pipe.execute()
     return ended

@@ -21,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from valkey.exceptions import ConnectionError, NoScriptError, ReadOnlyError
 
 from . import conf
-from .keys import TAG_LENGTH, index_key, valid_key, valkey_key
+from .keys import TAG_LENGTH, ended_marker_key, index_key, valid_key, valkey_key
 
 # What the scripts and live.py send (checked by server_problems: HSETEX and HPEXPIRE need
 # Valkey 9).
@@ -205,20 +205,68 @@ return deleted
 """)
 
 
-def delete_sessions(session_keys: Sequence[str]) -> int:
+# KEYS: n sessions of one tag, their index, then the n sessions' ended markers. ARGV: who
+# ended them, the markers' longest life (ms), then the n index fields. DELETE, plus a marker for
+# each session that existed, in the same step: it lives as long as the session would have (so
+# "no marker" still means "expired"), at most ARGV[2]. Returns how many sessions existed.
+END = Script("""#!lua flags=allow-oom
+local n = (#KEYS - 1) / 2
+local deleted = 0
+for i = 1, n do
+  local left = redis.call('PTTL', KEYS[i])
+  if redis.call('DEL', KEYS[i]) == 1 then
+    deleted = deleted + 1
+    local life = tonumber(ARGV[2])
+    if left > 0 and left < life then life = left end
+    redis.call('SET', KEYS[n + 1 + i], ARGV[1], 'PX', life)
+  end
+end
+if redis.call('TYPE', KEYS[n + 1]).ok == 'hash' then
+  for i = 3, #ARGV, 100 do
+    redis.call('HDEL', KEYS[n + 1], unpack(ARGV, i, math.min(i + 99, #ARGV)))
+  end
+end
+return deleted
+""")
+
+
+def delete_sessions(session_keys: Sequence[str], by: str | None = None) -> int:
     """End sessions now (keys and devices index entries); how many existed. Sessions that share
-    a tag (one passenger's) go in one atomic script call (per DELETE_BATCH)."""
+    a tag (one passenger's) go in one atomic script call (per DELETE_BATCH). `by`: who ended
+    them ("staff", "elsewhere", ...), kept in a short-lived marker (keys.ended_marker_key) that
+    ended_by() reads; None (a logout by the user themselves) leaves none."""
     by_tag: dict[str, list[str]] = {}
     for key in session_keys:
         if valid_key(key):
             by_tag.setdefault(key[:TAG_LENGTH], []).append(key)
+    max_age_ms = int(conf.get("ENDED_MARKER_MAX_AGE") * 1000)
     client, deleted = sessions_client(), 0
     for tag, keys in by_tag.items():
         for start in range(0, len(keys), DELETE_BATCH):
             batch = keys[start : start + DELETE_BATCH]
-            deleted += DELETE(
-                client,
-                [*(valkey_key(k) for k in batch), index_key(tag)],
-                [k[TAG_LENGTH:] for k in batch],
-            )
+            fields = [k[TAG_LENGTH:] for k in batch]
+            if by and max_age_ms > 0:
+                deleted += END(
+                    client,
+                    [
+                        *(valkey_key(k) for k in batch),
+                        index_key(tag),
+                        *(ended_marker_key(k) for k in batch),
+                    ],
+                    [by, max_age_ms, *fields],
+                )
+            else:
+                deleted += DELETE(client, [*(valkey_key(k) for k in batch), index_key(tag)], fields)
     return deleted
+
+
+def ended_by(session_key: str) -> str | None:
+    """Who ended this session, while its marker lives (delete_sessions(..., by=...)); None:
+    nobody did (it expired, was never there, or its user logged out). One GET: call it only
+    when a cookie names a session that is gone."""
+    if not valid_key(session_key):
+        return None
+    raw = sessions_client().get(ended_marker_key(session_key))
+    if raw is None:
+        return None
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)

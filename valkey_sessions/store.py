@@ -22,7 +22,14 @@ from .codec import DamagedSession, Envelope, encode_device
 from .errors import SessionConflict, SessionUnavailable
 from .keys import TAG_LENGTH, index_key, mask, new_key, owner_tags, valid_key, valkey_key
 from .merge import MergeRejected
-from .scripts import COMPARE_AND_SET, CREATE, CYCLE, delete_sessions, sessions_client
+from .scripts import (
+    COMPARE_AND_SET,
+    CREATE,
+    CYCLE,
+    delete_sessions,
+    ended_by,
+    sessions_client,
+)
 
 logger = logging.getLogger("valkey_sessions")
 
@@ -456,6 +463,12 @@ class SessionStore(SessionBase):
     async def acycle_key(self) -> None:
         await self._aget_session()
         await sync_to_async(self.cycle_key, thread_sensitive=False)()
+
+    def ended_how(self, session_key: str) -> str | None:
+        """Who ended the session `session_key` names (a cookie whose session is gone): what
+        live.end(..., by=...) said ("staff", "elsewhere", "limit"), while its marker lives;
+        None when nobody did (it expired). Not read on a normal request: only when asked."""
+        return ended_by(session_key)
 
     def delete(self, session_key: str | None = None) -> None:
         if session_key is None:
