@@ -399,6 +399,14 @@ def test_a_fixed_date_is_decided_on_the_servers_clock(valkey_client, settings):
         assert not valkey_client.exists(valkey_key(born_ended.session_key or ""))
 
 
+# --- values JSON cannot hold ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [dt.datetime(2026, 1, 1), dt.date(2026, 1, 1), Decimal("1.5"), uuid.uuid4(), b"raw", {1, 2}],
+    ids=["datetime", "date", "decimal", "uuid", "bytes", "set"],
+)
 def test_values_json_cannot_hold_raise_type_error(value, session, valkey_client):
     session["d"] = value
     with pytest.raises(TypeError):

@@ -181,8 +181,10 @@ class SessionStore(SessionBase):
             if not str(exc).startswith("WRONGTYPE"):
                 self._load_error = exc
                 raise
-            # Not a string: a renewed session's "moved" mark (cycle_key) or foreign data. No
-            # session; left alone (a mark expires by itself).
+            # Not a string: a renewed session's "moved" mark (a set: left to expire) or
+            # foreign data (removed, or it would be "no session" forever). No session.
+            if sessions_client().type(valkey_key(key)) not in (b"set", "set"):
+                self._delete_quietly(key)
             raw = None
         except Exception as exc:
             self._load_error = exc
