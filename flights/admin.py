@@ -4,19 +4,7 @@ from django.contrib import admin
 
 from flightsite.admin import ReadOnlyAdmin
 
-from .models import Airline, Airplane, Airport, AirportGeo, Flight
-
-
-@admin.register(Airport)
-class AirportAdmin(ReadOnlyAdmin):
-    list_display = ("name", "iata", "icao")
-    search_fields = ("name", "=iata", "=icao")
-
-
-@admin.register(AirportGeo)
-class AirportGeoAdmin(ReadOnlyAdmin):
-    list_display = ("name", "city", "country", "latitude", "longitude")
-    search_fields = ("name", "city", "country")
+from .models import Airline, Airplane, Flight
 
 
 @admin.register(Airline)

@@ -3,8 +3,9 @@
 flight table covers. So a page of the flights list costs exactly one query.
 
 Each process loads it with two small queries on first use and again after
-settings.FLIGHTS_CATALOG_TTL seconds; `load_demo_data` forgets it at once (other processes,
-e.g. gunicorn workers, see new data within the TTL).
+settings.FLIGHTS_CATALOG_TTL seconds; `load_demo_data` forgets it at once (its data_changed
+signal, connected in flights/apps.py; other processes, e.g. gunicorn workers, see new data
+within the TTL).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from django.conf import settings
 from django.utils import timezone
 from markupsafe import Markup
 
-from .models import Airport, Flight
-from .queries import AirportRow
+from flightsite.flughafendb.models import Airport, AirportRow
+
+from .models import Flight
 
 
 def normalise(text: str) -> str:

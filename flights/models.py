@@ -1,52 +1,106 @@
-"""Unmanaged models over the legacy flughafendb airport, airline and flight tables."""
+"""Unmanaged models over the legacy flughafendb airline and flight tables, and their queries
+(the airports, which the weather needs too, are flughafendb's: flightsite/flughafendb/models.py)."""
 
 from __future__ import annotations
 
-from django.db import models
+from datetime import date, datetime
+from typing import Any
 
-from .queries import AirportQuerySet, FlightQuerySet
+from django.db import connections, models
+from django.db.models import Max, Min
+from django.utils import timezone
 
+from flightsite.flughafendb.models import Airport
+from passengers.session import FlightEntry
 
-class Airport(models.Model):
-    airport_id = models.SmallAutoField(primary_key=True)
-    iata = models.CharField("IATA", max_length=3, null=True, blank=True, db_index=True)  # noqa: DJ001
-    icao = models.CharField("ICAO", max_length=4, unique=True)
-    name = models.CharField(max_length=50, db_index=True)
-
-    objects = AirportQuerySet.as_manager()
-
-    class Meta:
-        managed = False
-        db_table = "airport"
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.iata or self.icao})"
+from . import queries
+from .queries import FLIGHT_FIELDS, Cursor, FlightPage, as_session_flight, day_bounds
 
 
-class AirportGeo(models.Model):
-    # The table has no primary key; airport_id is unique in practice, so Django may use it as one.
-    airport = models.OneToOneField(
-        Airport,
-        primary_key=True,
-        on_delete=models.DO_NOTHING,
-        db_column="airport_id",
-        related_name="geo",
-    )
-    name = models.CharField(max_length=50)
-    city = models.CharField(max_length=50, null=True, blank=True)  # noqa: DJ001
-    country = models.CharField(max_length=50, null=True, blank=True)  # noqa: DJ001
-    latitude = models.DecimalField(max_digits=11, decimal_places=8)
-    longitude = models.DecimalField(max_digits=11, decimal_places=8)
-    # `geolocation` (POINT) is left out: nothing here reads it and it needs GIS support.
+class FlightQuerySet(models.QuerySet["Flight"]):
+    def on_day(self, day: date) -> FlightQuerySet:
+        start, end = day_bounds(day)
+        return self.filter(departure__gte=start, departure__lt=end)
 
-    class Meta:
-        managed = False
-        db_table = "airport_geo"
-        verbose_name = "airport location"
+    def today(self, limit: int = 50) -> list[FlightEntry]:
+        """Today's first flights (at most `limit`, by departure), departed or not."""
+        start, end = day_bounds(timezone.localdate())
+        return self.page(start=start, end=end, limit=limit).flights
 
-    def __str__(self) -> str:
-        return f"{self.name}, {self.city}, {self.country}"
+    def page(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        after: Cursor | None = None,
+        before: Cursor | None = None,
+        from_ids: tuple[int, ...] = (),
+        to_ids: tuple[int, ...] = (),
+        limit: int = 50,
+    ) -> FlightPage:
+        """One page of flights departing in [start, end), optionally from/to some airports.
+
+        Without a cursor: the first `limit` flights from `start`. `after`: the next `limit`
+        after that flight; `before`: the `limit` flights just before it (read backwards on the
+        same index). One query; one row more than shown tells whether there is a next page.
+        """
+        if after is not None and before is not None:
+            raise ValueError("after and before exclude each other")
+        connection = connections[self.db]
+        adapt = connection.ops.adapt_datetimefield_value
+        params: list[Any] = [
+            adapt(end),
+            adapt(start if after is None else max(start, after.departure)),
+        ]
+        if after is not None:
+            params += [adapt(after.departure), after.flight_id]
+        if before is not None:
+            params += [adapt(before.departure), adapt(before.departure), before.flight_id]
+        params += [*from_ids, *to_ids, limit + 1]
+        # Through the module: bench/db_queries.py swaps it for the plan without hints.
+        sql = queries._page_sql(
+            connection,
+            after=after is not None,
+            before=before is not None,
+            from_count=len(from_ids),
+            to_count=len(to_ids),
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = [dict(zip(FLIGHT_FIELDS, row, strict=True)) for row in cursor.fetchall()]
+        # The backend's own conversion of a DATETIME column (aware, in the connection's zone).
+        convert = getattr(connection.ops, "convert_datetimefield_value", None)
+        if convert is not None:
+            for row in rows:
+                row["departure"] = convert(row["departure"], None, connection)
+                row["arrival"] = convert(row["arrival"], None, connection)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if before is not None:
+            rows.reverse()
+        tz = timezone.get_current_timezone()
+        ends: dict[str, Cursor] = {}
+        if rows:
+            ends = {
+                "first": Cursor(rows[0]["departure"], rows[0]["flight_id"]),
+                "last": Cursor(rows[-1]["departure"], rows[-1]["flight_id"]),
+            }
+        return FlightPage(
+            [as_session_flight(r, tz) for r in rows],
+            has_earlier=more if before is not None else after is not None,
+            has_later=True if before is not None else more,
+            **ends,
+        )
+
+    def for_session(self, flight_id: int) -> tuple[FlightEntry, datetime] | None:
+        """The flight as the session stores it, and its (aware) departure; None if unknown."""
+        row = self.filter(flight_id=flight_id).values(*FLIGHT_FIELDS).first()
+        return (as_session_flight(row), row["departure"]) if row else None
+
+    def coverage(self) -> tuple[datetime | None, datetime | None]:
+        """First and last departure in the table (two index ends: no row is read)."""
+        span = self.aggregate(first=Min("departure"), last=Max("departure"))
+        return span["first"], span["last"]
 
 
 class Airline(models.Model):

@@ -1,4 +1,5 @@
-"""Flight and airport queries.
+"""Flight queries: the page query and the session's shape of a flight (FlightQuerySet, in
+models.py, runs them).
 
 Every page of the flights list is ONE query: a half-open range on `departure` (departure_idx;
 `DATE(departure) = ...` would read every row of a 460,000-flight table), paged by keyset on
@@ -13,17 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any
 
-from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Max, Min
 from django.utils import timezone
 
 from passengers.session import FlightEntry
-
-if TYPE_CHECKING:  # the models the QuerySet["..."]s are of (ruff does not read those strings)
-    from .models import Airport, Flight  # noqa: F401
 
 DEPARTURE_INDEX = "departure_idx"  # flight(departure): schema/flughafendb.sql
 FLIGHT_FIELDS = (
@@ -140,106 +136,3 @@ def _page_sql(
         f"WHERE {' AND '.join(where)} "
         f"ORDER BY {departure} {order}, {flight_id} {order} LIMIT %s"
     )
-
-
-class FlightQuerySet(models.QuerySet["Flight"]):
-    def on_day(self, day: date) -> FlightQuerySet:
-        start, end = day_bounds(day)
-        return self.filter(departure__gte=start, departure__lt=end)
-
-    def today(self, limit: int = 50) -> list[FlightEntry]:
-        """Today's first flights (at most `limit`, by departure), departed or not."""
-        start, end = day_bounds(timezone.localdate())
-        return self.page(start=start, end=end, limit=limit).flights
-
-    def page(
-        self,
-        *,
-        start: datetime,
-        end: datetime,
-        after: Cursor | None = None,
-        before: Cursor | None = None,
-        from_ids: tuple[int, ...] = (),
-        to_ids: tuple[int, ...] = (),
-        limit: int = 50,
-    ) -> FlightPage:
-        """One page of flights departing in [start, end), optionally from/to some airports.
-
-        Without a cursor: the first `limit` flights from `start`. `after`: the next `limit`
-        after that flight; `before`: the `limit` flights just before it (read backwards on the
-        same index). One query; one row more than shown tells whether there is a next page.
-        """
-        if after is not None and before is not None:
-            raise ValueError("after and before exclude each other")
-        connection = connections[self.db]
-        adapt = connection.ops.adapt_datetimefield_value
-        params: list[Any] = [
-            adapt(end),
-            adapt(start if after is None else max(start, after.departure)),
-        ]
-        if after is not None:
-            params += [adapt(after.departure), after.flight_id]
-        if before is not None:
-            params += [adapt(before.departure), adapt(before.departure), before.flight_id]
-        params += [*from_ids, *to_ids, limit + 1]
-        sql = _page_sql(
-            connection,
-            after=after is not None,
-            before=before is not None,
-            from_count=len(from_ids),
-            to_count=len(to_ids),
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = [dict(zip(FLIGHT_FIELDS, row, strict=True)) for row in cursor.fetchall()]
-        # The backend's own conversion of a DATETIME column (aware, in the connection's zone).
-        convert = getattr(connection.ops, "convert_datetimefield_value", None)
-        if convert is not None:
-            for row in rows:
-                row["departure"] = convert(row["departure"], None, connection)
-                row["arrival"] = convert(row["arrival"], None, connection)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        if before is not None:
-            rows.reverse()
-        tz = timezone.get_current_timezone()
-        ends: dict[str, Cursor] = {}
-        if rows:
-            ends = {
-                "first": Cursor(rows[0]["departure"], rows[0]["flight_id"]),
-                "last": Cursor(rows[-1]["departure"], rows[-1]["flight_id"]),
-            }
-        return FlightPage(
-            [as_session_flight(r, tz) for r in rows],
-            has_earlier=more if before is not None else after is not None,
-            has_later=True if before is not None else more,
-            **ends,
-        )
-
-    def for_session(self, flight_id: int) -> tuple[FlightEntry, datetime] | None:
-        """The flight as the session stores it, and its (aware) departure; None if unknown."""
-        row = self.filter(flight_id=flight_id).values(*FLIGHT_FIELDS).first()
-        return (as_session_flight(row), row["departure"]) if row else None
-
-    def coverage(self) -> tuple[datetime | None, datetime | None]:
-        """First and last departure in the table (two index ends: no row is read)."""
-        span = self.aggregate(first=Min("departure"), last=Max("departure"))
-        return span["first"], span["last"]
-
-
-class AirportRow(TypedDict):
-    airport_id: int
-    iata: str | None
-    name: str
-    geo__city: str | None
-    geo__country: str | None
-
-
-class AirportQuerySet(models.QuerySet["Airport"]):
-    def directory(self) -> list[AirportRow]:
-        """Every airport with its city and country (airport LEFT JOIN airport_geo)."""
-        return list(
-            self.order_by("airport_id").values(
-                "airport_id", "iata", "name", "geo__city", "geo__country"
-            )
-        )

@@ -15,6 +15,8 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from django.utils.translation import get_language
+from jinja2 import Environment
+from jinja2.ext import Extension
 from markupsafe import Markup, escape
 
 from flightsite.jinja2 import days_after, isodatetime
@@ -45,6 +47,15 @@ def list_row(flight: Mapping[str, Any], chosen: Collection[int], now_iso: str) -
     else:
         state = ""
     return _list_row(key, state)
+
+
+class FlightRows(Extension):
+    """`flight_cells` and `list_row` as globals of the site's Jinja environment (named in
+    settings.TEMPLATES' "extensions": the project's environment does not import the apps)."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.globals.update({"flight_cells": flight_cells, "list_row": list_row})
 
 
 _ACTIONS = {

@@ -213,18 +213,10 @@ class SiteEnvironment(Environment):
 def environment(**options: Any) -> Environment:
     # Keep the final newline of a template (Django templates do): same HTML as before the move.
     options.setdefault("keep_trailing_newline", True)
+    # Apps add their own globals and filters as Jinja extensions named in TEMPLATES' OPTIONS
+    # ("extensions"), which this environment instantiates: the project names no app.
     env = SiteEnvironment(**options)
-    from flights.rows import flight_cells, list_row  # flights.rows uses this module's filters
-
-    env.globals.update(
-        {
-            "url": url,
-            "static": static_url,
-            "icon": icon,
-            "flight_cells": flight_cells,
-            "list_row": list_row,
-        }
-    )
+    env.globals.update({"url": url, "static": static_url, "icon": icon})
     env.filters.update(
         {
             "date": date_filter,

@@ -126,6 +126,9 @@ TEMPLATES = [
         "APP_DIRS": False,
         "OPTIONS": {
             "environment": "flightsite.jinja2.environment",
+            # Apps' globals and filters (Jinja extensions): the flight rows' cells, the names
+            # of the weather's sources.
+            "extensions": ["flights.rows.FlightRows", "weather.providers.ProviderLabels"],
             # The backend itself adds `request` (and `csrf_input`, which `csrf` replaces).
             "context_processors": [
                 "django.contrib.messages.context_processors.messages",
@@ -199,7 +202,7 @@ DATABASES["flughafendb"]["TIME_ZONE"] = TIME_ZONE
 DATABASES["flughafendb"]["TEST"] = {"MIGRATE": False}
 DATABASE_ROUTERS = ["flightsite.flughafendb.router.FlughafendbRouter"]
 # The apps whose (unmanaged) models live in flughafendb.
-FLUGHAFENDB_APPS = {"passengers", "flights"}
+FLUGHAFENDB_APPS = {"flughafendb", "passengers", "flights"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -2,7 +2,13 @@
 
 `python manage.py valkey_acl` prints the `ACL SETUSER` commands (README "Valkey ACL" shows its
 output; tests/test_valkey_acl.py fails when the README differs, and runs the whole site flow as
-these users on a real server). When the site starts using another command, add it here.
+these users on a real server). When the site starts using another command, add it to the grant
+of the part that sends it.
+
+Each user's keys and commands are assembled from grants: the project's own below (the session
+engine, the general cache), and each app's, declared from its AppConfig.ready() with `declare`
+(passengers: the login throttle). So the project names no app, and an app's keys and commands
+live next to the code that sends them.
 
 Commands called inside Lua scripts are checked against the user too, so they are listed.
 """
@@ -11,7 +17,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from passengers.throttle import KEY_PATTERN as THROTTLE_KEYS
+SESSIONS = "sessions"  # VALKEY_URL: the session store (noeviction)
+CACHE = "cache"  # VALKEY_CACHE_URL: the general cache (LRU)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one part of the site sends to one Valkey store: key patterns and commands."""
+
+    store: str  # SESSIONS or CACHE
+    keys: tuple[str, ...]
+    commands: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -39,12 +55,10 @@ class ValkeyUser:
 # CLIENT SETINFO (valkey-py names itself on connect; denied, it would fill the ACL LOG).
 _CONNECTION = ("ping", "select", "client|setinfo")
 
-SESSIONS_USER = ValkeyUser(
-    name="flightsite-sessions",
-    purpose="VALKEY_URL: sessions (valkey_sessions) and login throttle counters",
-    keys=("flight_session:*", "flight_session_index:*", THROTTLE_KEYS),
+SESSION_STORE = Grant(
+    store=SESSIONS,
+    keys=("flight_session:*", "flight_session_index:*"),
     commands=(
-        *_CONNECTION,
         # session store: a read is a GET; create, compare-and-set and delete are scripts,
         # loaded once per client (EVAL if a server lost them); exists() is EXISTS
         "get",
@@ -68,27 +82,53 @@ SESSIONS_USER = ValkeyUser(
         "hgetall",
         "hget",
         "scan",
-        # inside the throttle's scripts: INCR, PEXPIRE (GET and PTTL above)
-        "incr",
-        "pexpire",
     ),
 )
 
-CACHE_USER = ValkeyUser(
-    name="flightsite-cache",
-    purpose="VALKEY_CACHE_URL: the general cache (weather answers and their fetch locks)",
+GENERAL_CACHE = Grant(
+    store=CACHE,
     keys=("flightsite:*",),
     # django-valkey's get / set and add (SET PX [NX]) / delete / has_key
-    commands=(*_CONNECTION, "get", "set", "del", "exists"),
+    commands=("get", "set", "del", "exists"),
 )
 
-USERS = (SESSIONS_USER, CACHE_USER)
+_grants: list[Grant] = [SESSION_STORE, GENERAL_CACHE]
+
+
+def declare(grant: Grant) -> None:
+    """Add what a part of the site sends (from its AppConfig.ready(); twice is once)."""
+    if grant not in _grants:
+        _grants.append(grant)
+
+
+def _user(store: str, name: str, purpose: str) -> ValkeyUser:
+    grants = [g for g in _grants if g.store == store]
+    # In the order declared, each once: the output (and the README) stays stable.
+    keys = dict.fromkeys(k for g in grants for k in g.keys)
+    commands = dict.fromkeys([*_CONNECTION, *(c for g in grants for c in g.commands)])
+    return ValkeyUser(name, purpose, tuple(keys), tuple(commands))
+
+
+def users() -> tuple[ValkeyUser, ValkeyUser]:
+    """The sessions user and the cache user, from every grant declared (apps must be ready)."""
+    return (
+        _user(
+            SESSIONS,
+            "flightsite-sessions",
+            "VALKEY_URL: sessions (valkey_sessions) and login throttle counters",
+        ),
+        _user(
+            CACHE,
+            "flightsite-cache",
+            "VALKEY_CACHE_URL: the general cache (weather answers and their fetch locks)",
+        ),
+    )
 
 
 def acl_script() -> str:
     """The commands an operator types at the valkey-cli prompt, with placeholder passwords."""
     lines = []
-    for user in USERS:
+    for user in users():
         lines.append(f"# {user.purpose}")
         lines.append(user.setuser(f"{user.name}-password-here"))
     return "\n".join(lines)

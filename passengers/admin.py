@@ -3,10 +3,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
-from flightsite.admin import ReadOnlyAdmin
+from flightsite.admin import AdminPage, ReadOnlyAdmin, site
 
+from . import admin_sessions
+from .admin_login import admin_login
 from .admin_sessions import PassengerSessionsMixin
 from .models import Passenger, PassengerDetails
 
@@ -61,3 +63,29 @@ class PassengerDetailsAdmin(ReadOnlyAdmin):
     search_fields = ("=passenger__passportno", "passenger__lastname", "city")
     list_select_related = ("passenger",)
     ordering = ("passenger_id",)
+
+
+def _live_sessions(request: HttpRequest) -> HttpResponse:
+    return admin_sessions.live_sessions_view(request, site().each_context(request))
+
+
+# "Live sessions" (all sessions in Valkey), listed with the passengers, and the admin's login
+# behind the passenger login's throttle (the same address as the admin's own, which it calls).
+for _page in (
+    AdminPage(
+        "passengers/live-sessions/",
+        _live_sessions,
+        "live_sessions",
+        app_label="passengers",
+        title="Live sessions",
+        object_name="LiveSession",
+        visible=admin_sessions.can_view_sessions,
+    ),
+    AdminPage(
+        "passengers/live-sessions/end/",
+        admin_sessions.end_live_session,
+        "end_live_session",
+    ),
+    AdminPage("login/", admin_login, "throttled_login", staff_only=False),
+):
+    site().add_page(_page)

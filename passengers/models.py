@@ -1,10 +1,43 @@
-"""Unmanaged models over the legacy flughafendb passenger tables (we read them, never migrate)."""
+"""Unmanaged models over the legacy flughafendb passenger tables (we read them, never migrate),
+and their queries: the login lookup is one indexed query on passenger.passportno."""
 
 from __future__ import annotations
 
 from django.db import models
 
-from .queries import PassengerQuerySet
+from .session import PassengerEntry
+
+
+class PassengerQuerySet(models.QuerySet["Passenger"]):
+    def for_login(self, passportno: str) -> tuple[int, PassengerEntry] | None:
+        """(passenger_id, the session's passenger entry) for a passport number, or None if
+        unknown.
+
+        One query (passenger LEFT JOIN passengerdetails on the unique passportno index).
+        """
+        row = (
+            self.filter(passportno=passportno)
+            .values(
+                "passenger_id",
+                "passportno",
+                "firstname",
+                "lastname",
+                "details__city",
+                "details__country",
+                "details__zip",
+            )
+            .first()
+        )
+        if row is None:
+            return None
+        return row["passenger_id"], {
+            "passportno": row["passportno"].strip(),
+            "firstname": row["firstname"],
+            "lastname": row["lastname"],
+            "city": row["details__city"],
+            "country": row["details__country"],
+            "zip": row["details__zip"],
+        }
 
 
 class Passenger(models.Model):

@@ -27,8 +27,19 @@ from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest
 
+from flightsite.valkey_acl import SESSIONS, Grant
+
 KEY_PREFIX = "{login-fail}:"
-KEY_PATTERN = KEY_PREFIX + "*"  # for the Valkey ACL (flightsite/valkey_acl.py)
+KEY_PATTERN = KEY_PREFIX + "*"
+
+# What the throttle sends to the sessions Valkey, for its ACL user (flightsite/valkey_acl.py;
+# declared in passengers/apps.py): the two scripts (EVALSHA, EVAL if a server lost them,
+# SCRIPT LOAD), and inside them GET, PTTL, INCR, PEXPIRE.
+VALKEY_ACL = Grant(
+    store=SESSIONS,
+    keys=(KEY_PATTERN,),
+    commands=("evalsha", "eval", "script|load", "get", "pttl", "incr", "pexpire"),
+)
 
 # KEYS: counters; ARGV: their limits. Milliseconds until every counter is under its limit.
 CHECK_SCRIPT = """#!lua flags=no-writes

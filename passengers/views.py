@@ -15,7 +15,6 @@ from flightsite.errors import form_again, wait_phrase
 from flightsite.http import never_cache
 from flightsite.outages import DB_ERRORS, STORE_ERRORS
 from valkey_sessions import live as live_sessions
-from weather.providers import provider_label
 
 from . import session as sess
 from . import throttle
@@ -155,7 +154,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "passenger": sess.passenger(request.session),
             "weather": weather,
-            "weather_source": provider_label(weather.get("provider")) if weather else "",
             "flights": sess.flights(request.session),
         },
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from flights.models import Airline, Airplane, Airport, AirportGeo, Flight
+from flights.models import Airline, Airplane, Flight
+from flightsite.flughafendb.models import Airport, AirportGeo
 from passengers.models import Passenger, PassengerDetails
 
 from .conftest import BOTH_DBS

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from flights.models import AirportGeo, Flight
+from flights.models import Flight
 from flightsite.flughafendb.demo_data import (
     AIRPORTS,
     MAX_ROUTE_KM,
@@ -19,6 +19,7 @@ from flightsite.flughafendb.demo_data import (
     great_circle_km,
     passport_number,
 )
+from flightsite.flughafendb.models import AirportGeo
 from flightsite.flughafendb.readonly import legacy_writes_allowed
 from passengers.models import Passenger
 

@@ -19,9 +19,10 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from flights.models import Airport, AirportGeo, Flight
+from flights.models import Flight
 from flights.queries import Cursor, day_bounds
 from flightsite.flughafendb.demo_data import AIRPORTS, SIZES, Loader, passport_number
+from flightsite.flughafendb.models import Airport, AirportGeo
 from flightsite.flughafendb.router import LEGACY_ALIAS
 from flightsite.flughafendb.testing import TINY_SEED
 from passengers.models import Passenger

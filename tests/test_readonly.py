@@ -11,7 +11,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connections, router, transaction
 
-from flights.models import Airport, Flight
+from flights.models import Flight
+from flightsite.flughafendb.models import Airport
 from flightsite.flughafendb.readonly import LegacyWriteError, is_read, legacy_writes_allowed
 from flightsite.flughafendb.router import LEGACY_ALIAS
 from passengers.models import Passenger, PassengerDetails

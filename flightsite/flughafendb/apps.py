@@ -6,7 +6,7 @@ class FlughafendbConfig(AppConfig):
 
     name = "flightsite.flughafendb"
     label = "flughafendb"
-    verbose_name = "flughafendb"
+    verbose_name = "airports"  # its models' heading in the admin: Airports, Airport locations
 
     def ready(self) -> None:
         from . import readonly

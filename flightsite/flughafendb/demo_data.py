@@ -20,6 +20,7 @@ from django.db import connections, transaction
 
 from flightsite.flughafendb.readonly import legacy_writes_allowed
 from flightsite.flughafendb.router import LEGACY_ALIAS
+from flightsite.flughafendb.signals import data_changed
 
 # (IATA, ICAO, name, city, country, latitude, longitude)
 AIRPORTS: list[tuple[str, str, str, str, str, float, float]] = [
@@ -394,6 +395,14 @@ class Loader:
             cursor.execute(f"SELECT COUNT(*) FROM {self._q(table)}")
             return int(cursor.fetchone()[0])
 
+    def sample_passport(self) -> str | None:
+        """A passport number to log in with: the first passenger's (runserver's banner)."""
+        passport, table, key = map(self._q, ("passportno", "passenger", "passenger_id"))
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"SELECT {passport} FROM {table} ORDER BY {key} LIMIT 1")
+            row = cursor.fetchone()
+        return str(row[0]) if row else None
+
     def days_without_flights(self, days: list[date]) -> list[date]:
         """The days among `days` with no departure (one indexed range probe per day)."""
         table, dep = self._q("flight"), self._q("departure")
@@ -415,10 +424,8 @@ class Loader:
             with self._bulk_writes():
                 yield
         finally:
-            # The flights pages keep airports and days in memory: let them see the new rows.
-            from flights.catalog import forget
-
-            forget()
+            # Apps that keep these tables in memory (the flights catalog) see the new rows.
+            data_changed.send(sender=type(self), loader=self)
 
     @contextlib.contextmanager
     def _bulk_writes(self) -> Iterator[None]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+from jinja2 import Environment
+from jinja2.ext import Extension
 
 from .base import WeatherError, WeatherProvider, WeatherReport
 
@@ -27,6 +29,15 @@ LABELS: dict[str, str] = {
 def provider_label(name: str | None) -> str:
     """The source's name for people ("OpenWeatherMap"); an unknown name as it is."""
     return LABELS.get(name or "", name or "an unknown source")
+
+
+class ProviderLabels(Extension):
+    """The `provider_label` filter in the site's Jinja environment (named in settings.TEMPLATES'
+    "extensions"): the dashboard names a weather's source without importing this app."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters["provider_label"] = provider_label
 
 
 def provider_name(name: str | None = None) -> str:
@@ -54,6 +65,7 @@ def get_provider(name: str | None = None) -> WeatherProvider:
 __all__ = [
     "LABELS",
     "PROVIDERS",
+    "ProviderLabels",
     "WeatherError",
     "WeatherProvider",
     "WeatherReport",

@@ -95,7 +95,7 @@ def coordinates(city: City) -> tuple[float, float]:
 
     Only called on a cache miss, so this query runs at most once per city per cache TTL.
     """
-    from flights.models import AirportGeo  # the flights app owns the legacy models
+    from flightsite.flughafendb.models import AirportGeo
 
     country = COUNTRY_NAMES.get(city.country)
     if not country:

@@ -55,7 +55,7 @@ class Command(StaticRunserver):
         embedded_valkey.use(urls)  # for --noreload, where this process serves requests
 
     def _print_banner(self) -> None:
-        from passengers.models import Passenger
+        from flightsite.flughafendb.demo_data import Loader
 
         for alias, role in ((settings.SESSION_CACHE_ALIAS, "sessions"), ("default", "cache")):
             location = settings.CACHES[alias]["LOCATION"]
@@ -69,7 +69,7 @@ class Command(StaticRunserver):
                 where = f"{conn.settings_dict.get('HOST') or 'localhost'}/{where}"
             self.stdout.write(f"Database {alias + ':':<12} {conn.vendor} {where}")
         try:
-            passport = Passenger.objects.sample_passport()
+            passport = Loader().sample_passport()
         except Exception as exc:  # no tables yet: say how to fix it rather than fail
             passport = None
             self.stdout.write(
