@@ -4,6 +4,7 @@ pytest of their own, so nothing of the site is importable by accident."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,9 +26,12 @@ def test_the_engine_passes_its_tests_in_a_bare_project():
             str(ROOT),
             "--confcutdir",
             str(bare),
+            "--ds",
+            "tests.bare_project.settings",
             str(bare),
         ],
         cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
         capture_output=True,
         text=True,
         timeout=600,

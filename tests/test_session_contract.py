@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
+from decimal import Decimal
 
 import pytest
 from asgiref.sync import async_to_sync

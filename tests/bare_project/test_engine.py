@@ -51,7 +51,7 @@ def test_save_load_exists_delete_no_resurrection(raw):
     assert not session.exists(key)
     with pytest.raises(UpdateError):
         other.save()  # never written back
-    assert not raw.exists(valkey_key(key))
+    assert not raw.exists(valkey_key(key or ""))
 
 
 def test_async_save_load_exists_delete():
@@ -121,7 +121,7 @@ def test_set_expiry_forms(raw, expiry, ttl_s):
     session["a"] = 1
     session.set_expiry(expiry)
     session.save()
-    assert ttl_s - 2 <= raw.ttl(valkey_key(session.session_key)) <= ttl_s
+    assert ttl_s - 2 <= raw.ttl(valkey_key(session.session_key or "")) <= ttl_s
 
 
 def test_a_date_is_a_fixed_expiry_and_a_past_one_ends_the_session(raw):
@@ -129,16 +129,16 @@ def test_a_date_is_a_fixed_expiry_and_a_past_one_ends_the_session(raw):
     session["a"] = 1
     session.set_expiry(timezone.now() + dt.timedelta(hours=1))
     session.save()
-    assert 3590 <= raw.ttl(valkey_key(session.session_key)) <= 3600
+    assert 3590 <= raw.ttl(valkey_key(session.session_key or "")) <= 3600
     session.set_expiry(timezone.now() - dt.timedelta(seconds=1))
     session.save()
-    assert not raw.exists(valkey_key(session.session_key))
+    assert not raw.exists(valkey_key(session.session_key or ""))
 
 
 def test_save_of_a_vanished_session_without_a_read_makes_a_new_one(raw):
     session = SessionStore()
     session.save()
-    raw.delete(valkey_key(session.session_key))
+    raw.delete(valkey_key(session.session_key or ""))
     again = SessionStore(session.session_key)
     again.save()  # no AssertionError: a new session, as Django's own backends do
     assert again.session_key != session.session_key and again.exists(again.session_key)
@@ -199,7 +199,7 @@ def test_owner_index_lists_ends_one_and_all_others(raw):
     mine = live.sessions_of("42", current=laptop.session_key)
     assert [s.session_key for s in mine] == [laptop.session_key, phone.session_key]
     assert mine[1].device is not None and mine[1].device.label == "Safari on iOS"
-    assert live.end(phone.session_key)
+    assert live.end(phone.session_key or "")
     assert [s.session_key for s in live.sessions_of("42")] == [laptop.session_key]
     owned("42")
     assert live.end_all("42", keep=laptop.session_key) == 1
@@ -221,7 +221,7 @@ def test_delete_works_on_a_full_server(raw):
         with pytest.raises(valkey.exceptions.OutOfMemoryError):
             owned("42")
         session.delete()  # logout on a full noeviction server
-        assert not raw.exists(valkey_key(session.session_key))
+        assert not raw.exists(valkey_key(session.session_key or ""))
         assert live.purge() == 0
     finally:
         raw.config_set("maxmemory", 0)
