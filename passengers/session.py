@@ -76,6 +76,23 @@ def max_flights() -> int:
 # --- reading and changing a session ----------------------------------------------------------
 
 
+ENGINE = "valkey_sessions"
+NEEDS_ENGINE = (
+    "This page needs the site's own session engine (SESSION_ENGINE=valkey_sessions): it lists "
+    "sessions by passenger, which Django's stock cache engine ({engine}) does not keep."
+)
+
+
+def engine_has_extras() -> bool:
+    """Whether sessions are ours (the list of devices, live sessions), or Django's stock
+    engine's (the flow works, those pages say they need ours)."""
+    return bool(settings.SESSION_ENGINE == ENGINE)
+
+
+def needs_engine_message() -> str:
+    return NEEDS_ENGINE.format(engine=settings.SESSION_ENGINE)
+
+
 def is_logged_in(session: SessionBase) -> bool:
     return session.get(PASSENGER_ID) is not None
 
