@@ -40,12 +40,13 @@ def _find_embedded_valkey() -> None:
     """With no Valkey configured, use the embedded servers a running `manage.py runserver` of
     this checkout started (var/valkey.json), so `manage.py shell` and friends see the site's
     sessions. Done here, once per process, rather than at settings import; without a running
-    server the caches keep pointing at a closed port and fail fast."""
+    server the caches keep pointing at a closed port and fail fast. Never in the tests
+    (EMBEDDED_VALKEY_DISCOVERY is off there): they start their own servers."""
     from django.conf import settings
 
     from . import embedded_valkey
 
-    if settings.VALKEY_TOPOLOGY.embedded:
+    if settings.VALKEY_TOPOLOGY.embedded and settings.EMBEDDED_VALKEY_DISCOVERY:
         urls = embedded_valkey.running_urls(settings.VAR_DIR)
         if urls is not None:
             embedded_valkey.use(urls)

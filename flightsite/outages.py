@@ -147,6 +147,9 @@ def is_db_outage(exc: BaseException) -> bool:
 class Breaker:
     """Consecutive-failure circuit breaker (thread-safe, per process)."""
 
+    # Seconds on a monotonic clock: the tests move it forward instead of sleeping.
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+
     def __init__(
         self, name: str, failures: int, reset_seconds: float, error: Callable[[str], Exception]
     ) -> None:
@@ -160,7 +163,7 @@ class Breaker:
 
     @property
     def is_open(self) -> bool:
-        return self.open_until is not None and time.monotonic() < self.open_until
+        return self.open_until is not None and self.clock() < self.open_until
 
     def allow(self) -> None:
         """Raise at once while open; after the reset time let one caller through as the probe
@@ -168,7 +171,7 @@ class Breaker:
         if self.open_until is None:
             return
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             if self.open_until is None:
                 return
             if now < self.open_until:
@@ -197,7 +200,7 @@ class Breaker:
                         self.reset_seconds,
                         self.failures,
                     )
-                self.open_until = time.monotonic() + self.reset_seconds
+                self.open_until = self.clock() + self.reset_seconds
 
 
 _breakers: dict[str, Breaker] = {}

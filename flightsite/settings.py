@@ -213,6 +213,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # sessions). With none of them set, `manage.py runserver` starts two embedded servers
 # (flightsite/embedded_valkey.py) and other commands find them at start-up (apps.py): no I/O here.
 VALKEY_TOPOLOGY = valkey_config.topology_from_env(os.environ)
+# manage.py commands (shell, sessions, valkey_acl...) started while `make run` serves use its
+# embedded servers, found through VAR_DIR/valkey.json (flightsite/apps.py). The test settings turn
+# this off: a test run starts its own servers and never touches a running site.
+EMBEDDED_VALKEY_DISCOVERY = True
 VALKEY_TIMEOUTS = valkey_config.Timeouts(
     connect=env.float("VALKEY_CONNECT_TIMEOUT", 1.0, minimum=0.01),
     read=env.float("VALKEY_TIMEOUT", 1.0, minimum=0.01),

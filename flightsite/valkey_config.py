@@ -39,6 +39,23 @@ URL_SCHEMES = {"valkey", "valkeys", "redis", "rediss", "unix"}
 SESSION_VARS = ("VALKEY_URL", "VALKEY_SENTINELS", "VALKEY_CLUSTER_URL")
 CACHE_VARS = ("VALKEY_CACHE_URL", "VALKEY_CACHE_SENTINEL_SERVICE", "VALKEY_CACHE_CLUSTER_URL")
 
+# The OPTIONS keys ValkeyStore.cache_setting derives from the topology (the rest, such as the
+# SERIALIZER, are the alias's own): what changes when an alias is pointed at another store.
+TOPOLOGY_OPTIONS = frozenset(
+    {
+        "SOCKET_CONNECT_TIMEOUT",
+        "SOCKET_TIMEOUT",
+        "CONNECTION_POOL_KWARGS",
+        "PARSER_CLASS",
+        "BASE_CLIENT_CLASS",
+        "BASE_CLIENT_KWARGS",
+        "CLIENT_CLASS",
+        "CONNECTION_FACTORY",
+        "SENTINELS",
+        "SENTINEL_KWARGS",
+    }
+)
+
 STANDALONE_BACKEND = "django_valkey.cache.ValkeyCache"
 CLUSTER_BACKEND = "django_valkey.cluster_cache.cache.ClusterValkeyCache"
 
@@ -111,6 +128,13 @@ class ValkeyStore:
                 }
             )
         return {"BACKEND": self.backend, "LOCATION": self.location, **alias, "OPTIONS": options}
+
+    def retarget(self, entry: Mapping[str, Any], timeouts: Timeouts) -> dict[str, Any]:
+        """The CACHES entry `entry` (of another store) pointed at this store instead: its own
+        settings (KEY_PREFIX, SERIALIZER...) are kept, the topology's replaced."""
+        own = {k: v for k, v in entry.items() if k not in {"BACKEND", "LOCATION", "OPTIONS"}}
+        options = {k: v for k, v in entry.get("OPTIONS", {}).items() if k not in TOPOLOGY_OPTIONS}
+        return self.cache_setting(timeouts, **own, OPTIONS=options)
 
     def describe(self) -> str:
         """Where the store is, without credentials (for start-up banners and logs)."""

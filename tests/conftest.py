@@ -18,7 +18,7 @@ from flightsite.flughafendb.demo_data import passport_number
 from flightsite.flughafendb.router import LEGACY_ALIAS
 from flightsite.flughafendb.testing import prepare_test_database
 
-from .helpers import RawValkey
+from .helpers import RawValkey, SecondsClock
 
 BOTH_DBS = ["default", LEGACY_ALIAS]
 
@@ -71,6 +71,17 @@ def valkey_client(
     client.flushdb()
     yield client
     client.close()
+
+
+@pytest.fixture
+def breaker_clock(monkeypatch: pytest.MonkeyPatch) -> SecondsClock:
+    """The circuit breakers' clock (flightsite/outages.py Breaker.clock): the test moves it
+    past BREAKER_RESET_SECONDS instead of sleeping."""
+    from flightsite.outages import Breaker
+
+    clock = SecondsClock()
+    monkeypatch.setattr(Breaker, "clock", clock)
+    return clock
 
 
 @pytest.fixture(autouse=True)

@@ -168,10 +168,9 @@ class ValkeyMonitor:
 
     def __enter__(self) -> ValkeyMonitor:
         self._thread.start()
-        self._ready.wait(5)
-        import time
-
-        time.sleep(0.1)  # MONITOR is registered once the server answered it
+        # Set once the server answered MONITOR with OK (valkey-py's Monitor.__enter__ reads it):
+        # from then on every command is recorded.
+        assert self._ready.wait(5), "MONITOR did not start"
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -263,3 +262,17 @@ def use_clock(settings: Any) -> FakeClock:
     clock = FakeClock()
     settings.VALKEY_SESSIONS = {**settings.VALKEY_SESSIONS, "CLOCK": clock}
     return clock
+
+
+class SecondsClock:
+    """A monotonic clock in seconds (like time.monotonic) that the test moves forward, for the
+    site's own clocks (the circuit breaker, the flights catalog): time passes at once."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -62,6 +62,7 @@ def test_other_commands_use_the_running_servers(tmp_path, settings):
     from flightsite.valkey_config import NOT_RUNNING_URL, topology_from_env
 
     settings.VAR_DIR = tmp_path
+    settings.EMBEDDED_VALKEY_DISCOVERY = True  # as for manage.py (the test settings: off)
     settings.VALKEY_TOPOLOGY = topology_from_env({})
     settings.CACHES = {
         alias: {**c, "LOCATION": NOT_RUNNING_URL} for alias, c in settings.CACHES.items()

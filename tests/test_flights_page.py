@@ -22,7 +22,7 @@ from flights.queries import FLIGHT_FIELDS, as_session_flight, day_bounds
 from flightsite.flughafendb.router import LEGACY_ALIAS
 
 from .conftest import BOTH_DBS
-from .helpers import flight_rows, login, session_key_of, stored_session
+from .helpers import SecondsClock, flight_rows, login, session_key_of, stored_session
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -189,10 +189,19 @@ def test_every_page_is_one_query(logged_in, noon, django_assert_num_queries):
             assert logged_in.get(url).status_code == 200, url
 
 
-def test_the_catalog_is_loaded_again_after_its_ttl(logged_in, settings, django_assert_num_queries):
+def test_the_catalog_is_kept_for_its_ttl_then_loaded_again(
+    logged_in, settings, django_assert_num_queries, monkeypatch
+):
+    clock = SecondsClock()
+    monkeypatch.setattr(catalog, "clock", clock)
+    settings.FLIGHTS_CATALOG_TTL = 300
     logged_in.get("/flights/")
-    settings.FLIGHTS_CATALOG_TTL = 0
-    with django_assert_num_queries(3, connection=connections[LEGACY_ALIAS]):  # days, airports
+    legacy = connections[LEGACY_ALIAS]
+    clock.advance(300)  # not older than the TTL yet: the page is its one query
+    with django_assert_num_queries(1, connection=legacy):
+        logged_in.get("/flights/")
+    clock.advance(1)
+    with django_assert_num_queries(3, connection=legacy):  # days, airports, the page
         logged_in.get("/flights/")
 
 

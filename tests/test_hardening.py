@@ -3,7 +3,6 @@ trusted proxy, admin too), CSRF rotation at login, and the fail-closed secret ke
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from flightsite.middleware import client_address
 
 from .conftest import BOTH_DBS
 from .helpers import login, session_key_of, session_keys
+from .topologies import without_valkey_env
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 ROOT = Path(__file__).resolve().parent.parent
@@ -251,8 +251,14 @@ PRODUCTION_ENV = {
 }
 
 
+def clean_env() -> dict[str, str]:
+    """The environment without any DJANGO_*, FLIGHTSITE_* or VALKEY_* variable."""
+    prefixes = ("DJANGO_", "FLIGHTSITE_", "VALKEY_")
+    return {k: v for k, v in without_valkey_env().items() if not k.startswith(prefixes)}
+
+
 def run_django(code: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "FLIGHTSITE_"))}
+    clean = clean_env()
     clean.update(
         {"DJANGO_SETTINGS_MODULE": "flightsite.settings", "FLIGHTSITE_VAR_DIR": str(tmp_path)}
     )
@@ -303,7 +309,7 @@ def test_check_deploy_with_production_environment_is_clean(tmp_path):
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
         env={
-            **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "FLIGHTSITE_"))},
+            **clean_env(),
             "FLIGHTSITE_VAR_DIR": str(tmp_path),
             "DJANGO_REQUIRE_SECRET_KEY": "1",
             **PRODUCTION_ENV,
@@ -321,7 +327,7 @@ def test_check_deploy_flags_the_local_key(tmp_path):
         [sys.executable, "manage.py", "check", "--deploy"],
         cwd=ROOT,
         env={
-            **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "FLIGHTSITE_"))},
+            **clean_env(),
             "FLIGHTSITE_VAR_DIR": str(tmp_path),
         },
         capture_output=True,

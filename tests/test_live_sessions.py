@@ -110,7 +110,10 @@ def test_log_out_everywhere_else_ends_n_sessions_in_one_request(
     assert indexed(valkey_client, key) == [key]
 
 
-def test_index_entry_disappears_with_its_expired_session(client, valkey_client, passport):
+def test_index_entry_expires_with_its_session(client, valkey_client, passport):
+    """The owner index entry's score is its session's expiry, the index expires with its
+    longest-lived session, and an expired entry is pruned by the next login: the expiry times
+    are the proof, no waiting."""
     login(client, passport)
     key = session_key_of(client)
     session = SessionStore(key)

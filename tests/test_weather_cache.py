@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import pytest
 import responses
 from django.core.cache import caches
 
+from weather import services
 from weather.cities import City
 from weather.providers import PROVIDERS
 from weather.providers.base import ProviderUnavailable, WeatherReport
@@ -18,6 +18,7 @@ from weather.services import cache_key, fetch_weather
 
 from .conftest import BOTH_DBS
 from .helpers import city
+from .topologies import wait_for
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -27,19 +28,21 @@ CACHE_PREFIX = "flightsite:1:"  # KEY_PREFIX and version of the `default` cache 
 
 
 class CountingProvider:
-    """A provider that counts its calls; `delay` and `fail` shape the next answers."""
+    """A provider that counts its calls; `fail` shapes the next answers, and while `gate` is
+    set, each call waits for the test to open it (a slow provider, as slow as the test needs)."""
 
     name = "counting"
     calls = 0
-    delay = 0.0
     fail: list[Exception] = []
+    gate: threading.Event | None = None
     lock = threading.Lock()
 
     def current(self, city: City, units: str = "imperial") -> WeatherReport:
         with CountingProvider.lock:
             CountingProvider.calls += 1
             error = CountingProvider.fail.pop(0) if CountingProvider.fail else None
-        time.sleep(CountingProvider.delay)
+        if CountingProvider.gate is not None:
+            assert CountingProvider.gate.wait(60), "the test never opened the gate"
         if error:
             raise error
         return WeatherReport(
@@ -59,7 +62,7 @@ class CountingProvider:
 def counting(settings, monkeypatch) -> type[CountingProvider]:
     monkeypatch.setitem(PROVIDERS, "counting", f"{__name__}.CountingProvider")
     monkeypatch.setattr(CountingProvider, "calls", 0)
-    monkeypatch.setattr(CountingProvider, "delay", 0.0)
+    monkeypatch.setattr(CountingProvider, "gate", None)
     monkeypatch.setattr(CountingProvider, "fail", [])
     settings.WEATHER_PROVIDER = "counting"
     settings.WEATHER_CACHE_TTL = 600
@@ -90,14 +93,17 @@ def test_units_and_cities_are_cached_apart(counting):
     assert counting.calls == 3
 
 
-def test_ttl_expiry_means_a_new_call(counting, settings):
-    settings.WEATHER_CACHE_TTL = 1
+def test_an_answer_is_kept_for_the_ttl_then_valkey_drops_it(
+    counting, settings, valkey_cache_client
+):
+    """The answer is stored with WEATHER_CACHE_TTL as its expiry: Valkey drops it then, and a
+    missing key means a new call (test_deleted_key_means_a_new_call). No waiting for it."""
+    settings.WEATHER_CACHE_TTL = 90
     fetch_weather(LONDON)
     assert fetch_weather(LONDON).cached
-    time.sleep(1.2)
-    again = fetch_weather(LONDON)
-    assert not again.cached
-    assert counting.calls == 2
+    key = CACHE_PREFIX + cache_key("counting", LONDON, "imperial")
+    assert 89_000 < valkey_cache_client.pttl(key) <= 90_000
+    assert counting.calls == 1
 
 
 def test_deleted_key_means_a_new_call(counting, valkey_cache_client):
@@ -114,18 +120,41 @@ def test_ttl_zero_disables_the_cache(counting, settings):
     assert counting.calls == 2
 
 
-def test_concurrent_misses_make_one_upstream_call(counting):
-    """A thundering herd: 30 requests for the same cold key while the provider is slow."""
-    counting.delay = 0.3
+def lock_attempts(valkey_cache_client) -> int:
+    """SET commands the cache server has run since the test reset its statistics (the herd
+    lock is a SET NX)."""
+    stats = valkey_cache_client.info("commandstats")
+    return int(stats.get("cmdstat_set", {}).get("calls", 0))
+
+
+def run_herd(size: int, valkey_cache_client, counting) -> list:
+    """`size` concurrent lookups of London while the provider is held: the provider answers
+    once every lookup has tried to take the lock (so all but one are waiting for it)."""
+    counting.gate = threading.Event()
+    valkey_cache_client.config_resetstat()
 
     def fetch(_: int):
         try:
             return fetch_weather(LONDON)
+        except ProviderUnavailable as exc:
+            return exc
         finally:
             caches.close_all()  # each thread has its own cache connection
 
-    with ThreadPoolExecutor(max_workers=30) as pool:
-        results = list(pool.map(fetch, range(30)))
+    with ThreadPoolExecutor(max_workers=size) as pool:
+        futures = [pool.submit(fetch, i) for i in range(size)]
+        wait_for(lambda: lock_attempts(valkey_cache_client) >= size, 30, "every lock attempt")
+        assert counting.calls == 1  # only the lock holder asked the provider
+        counting.gate.set()
+        _, pending = wait(futures, timeout=60)  # LOCK_WAIT is 600 s here: no waiting it out
+        assert not pending
+    return [f.result() for f in futures]
+
+
+def test_concurrent_misses_make_one_upstream_call(counting, valkey_cache_client, monkeypatch):
+    """A thundering herd: 30 requests for the same cold key while the provider is slow."""
+    monkeypatch.setattr(services, "LOCK_WAIT", 600.0)
+    results = run_herd(30, valkey_cache_client, counting)
     assert counting.calls == 1
     assert sum(not r.cached for r in results) == 1
     assert len({r.fetched_at for r in results}) == 1
@@ -140,23 +169,15 @@ def test_failures_are_not_cached_and_release_the_lock(counting, valkey_cache_cli
     assert counting.calls == 2
 
 
-def test_waiters_fetch_themselves_when_the_lock_holder_fails(counting):
-    counting.delay = 0.2
+def test_waiters_fetch_themselves_when_the_lock_holder_fails(
+    counting, valkey_cache_client, monkeypatch
+):
+    """The lock holder fails: the waiters see the lock go and fetch themselves at once, long
+    before LOCK_WAIT (600 s here) would have let them."""
+    monkeypatch.setattr(services, "LOCK_WAIT", 600.0)
     counting.fail = [ProviderUnavailable("down")]  # only the first caller (the lock holder)
-
-    def fetch(_: int):
-        try:
-            return fetch_weather(LONDON)
-        except ProviderUnavailable as exc:
-            return exc
-        finally:
-            caches.close_all()
-
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=5) as pool:
-        results = list(pool.map(fetch, range(5)))
+    results = run_herd(5, valkey_cache_client, counting)
     assert sum(isinstance(r, ProviderUnavailable) for r in results) == 1
-    assert time.monotonic() - started < 3  # nobody waited out the whole LOCK_WAIT
     assert 2 <= counting.calls <= 5
 
 
@@ -181,11 +202,9 @@ def test_unreachable_cache_still_fetches(counting, settings, caplog):
         },
     }
     settings.WEATHER_CACHE_ALIAS = "broken"
-    started = time.monotonic()
     result = fetch_weather(LONDON)
     assert result.report.city == "London" and not result.cached
     assert counting.calls == 1
-    assert time.monotonic() - started < 5
     warnings = [r for r in caplog.records if "Weather cache unavailable" in r.getMessage()]
     assert len(warnings) == 1  # one warning, the rest of the lookup skips the cache
 

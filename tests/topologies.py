@@ -320,7 +320,12 @@ def drop_valkey_pools() -> None:
 def load_demo_database(path: Path) -> str:
     """A SQLite flughafendb file with the tiny demo set (for site processes); its URL."""
     url = f"sqlite:///{path}"
-    env = {**os.environ, "FLUGHAFENDB_URL": url, "DJANGO_SETTINGS_MODULE": "flightsite.settings"}
+    env = {
+        **without_valkey_env(),
+        "FLIGHTSITE_VAR_DIR": str(path.parent),
+        "DJANGO_DB_URL": f"sqlite:///{path.parent / 'django.sqlite3'}",
+        "FLUGHAFENDB_URL": url,
+    }
     subprocess.run(
         [sys.executable, "manage.py", "load_demo_data", "--create-schema", "--size", "tiny"],
         cwd=ROOT,
@@ -419,10 +424,27 @@ class SiteProcess:
         self.stop()
 
 
+# Where a site keeps its state besides VALKEY_*: a developer's (or their `make run`'s) values
+# must never reach a process a test starts.
+SITE_STATE_VARS = frozenset(
+    {"DJANGO_DB_URL", "FLUGHAFENDB_URL", "FLIGHTSITE_VAR_DIR", "DJANGO_STATIC_ROOT"}
+)
+
+
 def without_valkey_env() -> dict[str, str]:
-    """os.environ without VALKEY_* (a developer's own Valkey must not leak into a test)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VALKEY_")}
-    # The site's own settings: the test settings would point it at the test databases.
+    """The environment of a site process a test starts: os.environ without VALKEY_* and the
+    site's state variables (a developer's own Valkey and databases must not leak into a test),
+    with the site's own settings (the test settings would point it at the test databases) and
+    this test run's own var/ (never the checkout's, where `make run` keeps valkey.json); callers
+    set FLIGHTSITE_VAR_DIR and the databases they want on top."""
+    from django.conf import settings
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("VALKEY_") and k not in SITE_STATE_VARS
+    }
+    env["FLIGHTSITE_VAR_DIR"] = str(settings.VAR_DIR)
     return {**env, "DJANGO_SETTINGS_MODULE": "flightsite.settings"}
 
 
