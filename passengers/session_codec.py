@@ -28,23 +28,23 @@ from . import session as layout
 # is used only when it gives back exactly the value it was given, else the value is stored as
 # it is (a str stays a str), so decoding tells them apart by type.
 
-_EPOCH_MINUTE = "%Y-%m-%dT%H:%M"
-
 
 def _minutes_pack(value: Any) -> Any:
     # "2026-11-25T14:05" (17 bytes) -> minutes since the epoch (5 bytes)
-    if type(value) is str and len(value) == 16:
+    # (fromisoformat, not strptime: this runs for every flight of every write)
+    if type(value) is str and len(value) == 16 and value[10] == "T":
         try:
-            when = datetime.strptime(value, _EPOCH_MINUTE).replace(tzinfo=UTC)
+            when = datetime.fromisoformat(value).replace(tzinfo=UTC)
         except ValueError:
             return value
-        return int(when.timestamp()) // 60
+        packed = int(when.timestamp()) // 60
+        return packed if _minutes_unpack(packed) == value else value
     return value
 
 
 def _minutes_unpack(value: Any) -> Any:
     if type(value) is int:
-        return datetime.fromtimestamp(value * 60, UTC).strftime(_EPOCH_MINUTE)
+        return datetime.fromtimestamp(value * 60, UTC).isoformat()[:16]
     return value
 
 

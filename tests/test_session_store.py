@@ -653,3 +653,84 @@ def test_parallel_adds_through_four_gunicorn_workers(
         assert _parallel_adds(base, cookies, batch) == [302] * parallel
     stored = stored_session(valkey_client, cookies["flightsite_session"])
     assert {f["flight_id"] for f in stored["flights"]} == set(flights)
+
+
+def full(valkey_client):
+    """The session server full (noeviction: every write refused with OOM, reads and allow-oom
+    scripts still served); a context manager that empties it again."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def filled():
+        valkey_client.config_set("maxmemory", 1)
+        try:
+            yield
+        finally:
+            valkey_client.config_set("maxmemory", 0)
+
+    return filled()
+
+
+def test_a_refresh_refused_past_half_the_age_is_a_503_not_a_logout(
+    client, valkey_client, passport, settings
+):
+    settings.SESSION_COOKIE_AGE = 600
+    clock = use_clock(settings)
+    login(client, passport)
+    cookie = session_cookie(client)
+    with full(valkey_client):
+        clock.advance(100)  # a refresh is due (a tenth of the age), refused: still served
+        assert client.get("/").status_code == 200
+        clock.advance(250)  # refused since more than half the age: an outage, not a logout
+        response = client.get("/")
+        assert response.status_code == 503 and response["Retry-After"]
+        assert session_cookie(client) == cookie
+    assert client.get("/").status_code == 200  # back with the server
+    assert 590_000 <= valkey_client.pttl(valkey_key(session_key_of(client))) <= 600_000
+
+
+def test_logout_and_purge_work_on_a_full_server(client, valkey_client, passport):
+    from django.core.management import call_command
+
+    login(client, passport)
+    key = session_key_of(client)
+    other = Client()
+    login(other, passport)
+    with full(valkey_client):
+        assert Client().post("/login/", {"passportno": passport}).status_code == 503
+        client.post("/logout/")
+        assert not valkey_client.exists(valkey_key(key))  # DELETE says allow-oom
+        call_command("sessions", "purge", "--yes")
+        assert valkey_client.keys("flight_session:*") == []
+
+
+def test_use_peeked_keeps_the_raw_value_so_a_later_save_merges(client, valkey_client, passport):
+    """The session page peeks (no load); a save in the same request afterwards compares with
+    what was peeked, so a concurrent change is merged, not overwritten."""
+    from valkey_sessions import live as live_sessions
+
+    login(client, passport)
+    key = session_key_of(client)
+    first, second = tomorrows_flights(2)
+    page = SessionStore(key)
+    peeked = live_sessions.peek(key)
+    assert peeked is not None and peeked.raw is not None and peeked.data is not None
+    page.use_peeked(peeked.raw, peeked.data)
+    other = SessionStore(key)
+    sess.add_flight(other, second)
+    other.save()  # another tab, after the peek
+    sess.add_flight(page, first)
+    page.save()
+    stored = {f["flight_id"] for f in stored_session(valkey_client, key)["flights"]}
+    assert stored == {first["flight_id"], second["flight_id"]}
+
+
+def test_the_merge_keeps_an_in_place_edit_and_a_deletion():
+    flight = {"flight_id": 1, "flightno": "LH1", "airline": None}
+    base = {"flights": [flight], "units": "metric"}
+    mine = {"flights": [{**flight, "airline": "Lufthansa"}], "units": "metric"}
+    theirs = {"flights": [flight, {"flight_id": 2, "flightno": "BA2", "airline": None}]}
+    merged = sess.merge(base, mine, theirs)
+    assert merged["flights"][0]["airline"] == "Lufthansa"  # edited in place, kept once
+    assert [f["flight_id"] for f in merged["flights"]] == [1, 2]
+    assert "units" not in merged  # the other request deleted it; this one did not touch it

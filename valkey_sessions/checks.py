@@ -35,6 +35,8 @@ def server_problems(client: Any = None) -> list[str]:
     for command in REQUIRED_COMMANDS:
         try:
             reply = client.execute_command("COMMAND", "INFO", command)
+        except TypeError:
+            reply = None  # valkey-py's parser fails on the nil an unknown command gets
         except Exception as exc:
             if "NOPERM" in str(exc) or "no permission" in str(exc).lower():
                 break  # an ACL user without COMMAND: the commands cannot be listed, only used

@@ -19,9 +19,10 @@ from typing import Any, ClassVar
 
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
-from valkey.exceptions import ConnectionError, NoScriptError, ReadOnlyError
+from valkey.exceptions import ConnectionError, NoScriptError, ReadOnlyError, ResponseError
 
 from . import conf
+from .errors import SessionUnavailable
 from .keys import BUCKET_LENGTH, index_key, member, valid_key, valkey_key
 
 # What the scripts and live.py send (checked by server_problems). PEXPIREAT ... GT needs
@@ -125,9 +126,31 @@ class Script:
 
     def _run(self, client: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
-            return client.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:  # a server that never saw it (restart, a promoted replica)
-            return client.eval(self.source, len(keys), *keys, *args)
+            try:
+                return client.evalsha(self.sha, len(keys), *keys, *args)
+            except NoScriptError:  # a server that never saw it (restart, a promoted replica)
+                return client.eval(self.source, len(keys), *keys, *args)
+        except ResponseError as exc:
+            if not _unfit(exc):
+                raise
+            # A server too old for the engine (Redis < 7: no script flags, no PEXPIREAT GT)
+            # or missing a command: an outage (503) with the reason, never a 500 at login.
+            # server_problems() and the system check name what is missing.
+            raise SessionUnavailable(f"the session server cannot run the engine: {exc}") from exc
+
+
+def _unfit(exc: ResponseError) -> bool:
+    text = str(exc).lower()
+    return any(
+        sign in text
+        for sign in (
+            "unknown command",
+            "error compiling script",
+            "unknown redis command",
+            "unsupported option",
+            "syntax error",
+        )
+    )
 
 
 # Expiry arguments: mode 'PX' (ms from now on the server's clock: an idle age) or 'AT' (ms since

@@ -86,6 +86,7 @@ class SessionStore(SessionBase):
     def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
         self._stored: bytes | None = None  # the value as read or last written
+        self._stored_data: tuple[bytes, dict[str, Any]] | None = None  # it decoded (merges)
         self._written_at = 0  # when the TTL was last moved (ms), from the stored value
         self._loaded_expiry: Any = None  # _session_expiry as read, to notice set_expiry()
         self._refresh_due = False
@@ -415,10 +416,15 @@ class SessionStore(SessionBase):
         moves it again if it is due)."""
         try:
             their_written_at, theirs = decode_value(theirs_raw)
-            _, base = decode_value(self._stored or b"")
+            cached = self._stored_data
+            if cached is not None and cached[0] == self._stored:
+                base = cached[1]  # what we merged into last time: decoded already
+            else:
+                _, base = decode_value(self._stored or b"")
         except DamagedSession:
             raise UpdateError from None  # replaced by something unreadable: treat as gone
         self._stored, self._written_at = theirs_raw, their_written_at
+        self._stored_data = (theirs_raw, theirs)
         self._device = Envelope.parts(theirs_raw)[1]
         if only_ttl:
             self._session_cache = theirs

