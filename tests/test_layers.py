@@ -281,6 +281,20 @@ def test_no_import_cycles() -> None:
     assert not fixed, f"gone, remove from ALLOWED_CYCLES: {fixed}"
 
 
+def test_the_architecture_doc_states_these_rules() -> None:
+    """docs/ARCHITECTURE.md's table ("never imports") says what NEVER_IMPORTS checks."""
+    doc = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    table = doc.split("| folder | may import | never imports |", 1)[1].split("\n\n", 1)[0]
+    stated: dict[str, tuple[str, ...]] = {}
+    for row in table.splitlines()[2:]:
+        folder, _may, never = (cell.strip() for cell in row.strip("|").split("|"))
+        package = folder.split("`")[1].strip("/")
+        named = tuple(never.split("`")[1::2])
+        if named:
+            stated[package] = named
+    assert {p: set(n) for p, n in stated.items()} == {p: set(n) for p, n in NEVER_IMPORTS.items()}
+
+
 @pytest.mark.parametrize("package", PACKAGES)
 def test_each_package_is_walked(package: str) -> None:
     """A package that exists has modules in the graph (a typo in PACKAGES would hide a rule)."""
