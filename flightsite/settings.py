@@ -349,6 +349,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
 USE_TZ = True
+# 24-hour dates and times everywhere, the admin included ("16 Jan 2027, 23:40", not "Jan. 16,
+# 2027, 11:40 p.m."): flightsite/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["flightsite.formats"]
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

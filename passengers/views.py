@@ -18,7 +18,7 @@ from valkey_sessions import live as live_sessions
 
 from . import session as sess
 from . import throttle
-from .decorators import passenger_required
+from .decorators import ENDED_MESSAGES, ended_reason, login_redirect, passenger_required
 from .forms import LoginForm
 from .models import Passenger
 
@@ -38,12 +38,18 @@ def _next_url(request: HttpRequest) -> str:
 @require_http_methods(["GET", "HEAD", "POST"])
 def login(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        context = {"form": LoginForm(), "next": _next_url(request)}
+        # "login": why a session ended is said in the login card (decorators.login_redirect).
+        context = {"form": LoginForm(), "next": _next_url(request), "message_places": ("login",)}
         # ?ended=1: the session ended while a request was changing it (see the middleware).
         context["ended"] = request.GET.get("ended") == "1"
         try:
             if sess.is_logged_in(request.session):
                 return redirect("passengers:dashboard")
+            # Opened directly with the cookie of a session ended elsewhere: say so here.
+            reason = ended_reason(request)
+            context["ended_text"] = (
+                f"{ENDED_MESSAGES[reason]} Please log in again." if reason else ""
+            )
         except STORE_ERRORS as exc:
             # Cannot tell whether this cookie is logged in: show the form, say why it may fail.
             logger.error("Login page, session store unavailable: %s", exc)
@@ -53,7 +59,7 @@ def login(request: HttpRequest) -> HttpResponse:
         return render(request, "passengers/login.html", context)
 
     form = LoginForm(request.POST)
-    context = {"form": form, "next": request.POST.get("next", "")}
+    context = {"form": form, "next": request.POST.get("next", ""), "message_places": ("login",)}
     try:
         return _login_post(request, form, context)
     except STORE_ERRORS as exc:
@@ -155,6 +161,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "passenger": sess.passenger(request.session),
             "weather": weather,
             "flights": sess.flights(request.session),
+            "message_places": ("my-flights",),
         },
     )
 
@@ -170,7 +177,8 @@ def session_page(request: HttpRequest) -> HttpResponse:
         return error_page(request, 501, sess.needs_engine_message())
     found = live_sessions.overview(request.session.session_key)
     if found is None:
-        return redirect(reverse("passengers:login") + "?next=/session/")
+        sess.is_logged_in(request.session)  # read it: ended_reason() needs to know it is gone
+        return login_redirect(request, reverse("passengers:session"))
     current, others = found
     use_peeked = getattr(request.session, "use_peeked", None)
     if use_peeked is not None and current.data is not None and current.raw is not None:
@@ -180,7 +188,7 @@ def session_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@passenger_required
+@passenger_required(not_done="No session was ended.", resume=lambda request: "/session/")
 def end_session(request: HttpRequest) -> HttpResponse:
     """End one of the passenger's other sessions (a browser they are logged in elsewhere)."""
     if not sess.engine_has_extras():
@@ -197,7 +205,7 @@ def end_session(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@passenger_required
+@passenger_required(not_done="No session was ended.", resume=lambda request: "/session/")
 def end_other_sessions(request: HttpRequest) -> HttpResponse:
     """Log out everywhere else: every session of this passenger but this one, in one go."""
     if not sess.engine_has_extras():

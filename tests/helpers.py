@@ -100,7 +100,9 @@ class _FlightTableParser(HTMLParser):
             if self._label:
                 self._row[self._label] = ""
         elif self._row is not None and tag == "time" and self._label:
-            self._row[f"{self._label} datetime"] = a.get("datetime") or ""
+            # The airport's local time with its offset, as the site's local time to the minute
+            # (the session's form), so rows compare with what the session and queries hold.
+            self._row[f"{self._label} datetime"] = _site_minutes(a.get("datetime") or "")
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "td":
@@ -119,6 +121,20 @@ class _FlightTableParser(HTMLParser):
         for row in self.rows:  # cell text as a reader sees it: "FRA Frankfurt am Main"
             for key, value in row.items():
                 row[key] = " ".join(value.split())
+
+
+def _site_minutes(value: str) -> str:
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if timezone.is_aware(moment):
+        moment = moment.astimezone(timezone.get_default_timezone())
+    return moment.isoformat()[:16]
 
 
 def flight_rows(page_html: str) -> list[dict[str, str]]:
