@@ -35,7 +35,7 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import formats, timezone
 from django.utils.dateformat import format as date_format
 from django.utils.text import capfirst
-from jinja2 import Environment
+from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache
 from markupsafe import Markup
 
 # Inline SVG icons (no icon font, no CDN), decorative only: {{ icon("plane") }}. The markup,
@@ -280,9 +280,22 @@ class SiteEnvironment(Environment):
         return super().getattr(obj, attribute)
 
 
+def _bytecode_cache() -> BytecodeCache | None:
+    """Compiled templates kept on disk (a directory of this user's in the temp dir), so a new
+    worker process does not compile every template again; None if there is nowhere to write."""
+    try:
+        return FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
+        return None
+
+
 def environment(**options: Any) -> Environment:
     # Keep the final newline of a template (Django templates do): same HTML as before the move.
     options.setdefault("keep_trailing_newline", True)
+    # Django's backend sets auto_reload = DEBUG: in production a template is compiled once per
+    # process and never checked for changes; the bytecode cache spares new workers compiling.
+    if not options.get("auto_reload"):
+        options.setdefault("bytecode_cache", _bytecode_cache())
     # Apps add their own globals and filters as Jinja extensions named in TEMPLATES' OPTIONS
     # ("extensions"), which this environment instantiates: the project names no app.
     env = SiteEnvironment(**options)

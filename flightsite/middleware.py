@@ -9,10 +9,15 @@ import logging
 from collections.abc import Callable, Sequence
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject, empty
 
 from flightsite.errors import (
     conflict,
@@ -108,6 +113,8 @@ class TrustedProxyMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.trusted = settings.TRUSTED_PROXIES
+        if not self.trusted:
+            raise MiddlewareNotUsed  # nothing to do on any request: not in the chain at all
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if self.trusted:
@@ -135,3 +142,47 @@ class MethodNotAllowedPageMiddleware:
             page["Allow"] = allowed
             return page
         return response
+
+
+class HealthCheckMiddleware:
+    """GET/HEAD /healthz answered before anything that reads the session, checks CSRF or sets
+    up messages (flightsite/health.py): a load balancer polls it every few seconds and it needs
+    none of that. Other methods go on to the URL conf (and its 405 page)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        from flightsite.health import healthz  # the view, with its never_cache headers
+
+        self.get_response = get_response
+        self.healthz = healthz
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == "/healthz" and request.method in ("GET", "HEAD"):
+            response = self.healthz(request)
+            response.headers["Content-Length"] = str(len(response.content))
+            return response
+        return self.get_response(request)
+
+
+class AdminAuthenticationMiddleware(AuthenticationMiddleware):
+    """Django's AuthenticationMiddleware (request.user) for the admin only: the site's own pages
+    know passengers by their session, never a django.contrib.auth user, so they skip it. The
+    admin's system check (admin.E408) accepts the subclass."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        if request.path_info.startswith("/admin/"):
+            super().process_request(request)
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """Django's MessageMiddleware with the storage made on first use: a response that neither
+    shows nor adds a message (a redirect, JSON, an error page without messages) builds no
+    storage and writes no cookie. Pages that render the messages still read the cookie."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        storage = getattr(request, "_messages", None)
+        if isinstance(storage, SimpleLazyObject) and storage._wrapped is empty:  # type: ignore[attr-defined]
+            return response  # never used in this request: nothing to store
+        return super().process_response(request, response)

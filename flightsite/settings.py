@@ -99,17 +99,22 @@ INSTALLED_APPS = [
     "weather",
 ]
 
+# Only what each request needs, cheapest first (docs/performance.md): static files and the
+# health check are answered before anything reads the session, checks CSRF or sets up
+# messages; the admin alone gets django.contrib.auth's request.user; the message storage is
+# made only when a page uses it. TrustedProxyMiddleware drops out when no proxy is trusted.
 MIDDLEWARE = [
     "flightsite.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "flightsite.middleware.HealthCheckMiddleware",
     "flightsite.middleware.ValkeySessionMiddleware",
     "flightsite.middleware.MethodNotAllowedPageMiddleware",
     "flightsite.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "flightsite.middleware.AdminAuthenticationMiddleware",
+    "flightsite.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

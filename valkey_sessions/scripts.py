@@ -41,11 +41,17 @@ def sessions_client() -> Any:
     clearly (the system check `valkey_sessions.E001` says it at start-up)."""
     alias = conf.get("CACHE_ALIAS")
     cache: Any = caches[alias]  # django-valkey's (BaseCache has no .client)
-    client = getattr(cache, "client", None)
-    get_client = getattr(client, "get_client", None)
-    if get_client is None or inspect.iscoroutinefunction(get_client):
-        raise ImproperlyConfigured(cache_problem(alias, cache))
-    return get_client(write=True)
+    client: Any = getattr(cache, "client", None)
+    kind = type(client)
+    if kind not in _SYNC_CLIENTS:  # checked once per client class, not on every load
+        get_client = getattr(client, "get_client", None)
+        if get_client is None or inspect.iscoroutinefunction(get_client):
+            raise ImproperlyConfigured(cache_problem(alias, cache))
+        _SYNC_CLIENTS.add(kind)
+    return client.get_client(write=True)
+
+
+_SYNC_CLIENTS: set[type] = set()  # django-valkey client classes with a sync get_client()
 
 
 def cache_problem(alias: str, cache: Any) -> str:

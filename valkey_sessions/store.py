@@ -3,6 +3,7 @@ README for what it does and why)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import random
@@ -11,7 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from django.utils.module_loading import import_string
 from valkey.exceptions import ResponseError, ValkeyError
 
 from . import conf
@@ -84,7 +87,11 @@ def _digest(payload: bytes) -> str:
 
 class SessionStore(SessionBase):
     def __init__(self, session_key: str | None = None) -> None:
-        super().__init__(session_key)
+        # SessionBase.__init__ but for its import_string(SESSION_SERIALIZER) on every request
+        # (~3 us): this store stores with its CODEC; `serializer` is made if something asks.
+        self._session_key = session_key
+        self.accessed = False
+        self.modified = False
         self._stored: bytes | None = None  # the value as read or last written
         self._stored_data: tuple[bytes, dict[str, Any]] | None = None  # it decoded (merges)
         self._written_at = 0  # when the TTL was last moved (ms), from the stored value
@@ -93,6 +100,10 @@ class SessionStore(SessionBase):
         self._load_error: BaseException | None = None
         self._device: bytes | None = None  # where it was opened (Envelope), kept on writes
         self._new_device: tuple[str, str] = ("", "")
+
+    @functools.cached_property
+    def serializer(self) -> Any:  # for SessionBase.encode() and decode()
+        return import_string(settings.SESSION_SERIALIZER)
 
     # -- keys --
 
@@ -221,14 +232,26 @@ class SessionStore(SessionBase):
             self._session_key = None
             return {}
         now = now_ms()
-        if self._ttl(data, now) is None:
+        expiry = data.get(EXPIRY_KEY)
+        if expiry:  # set_expiry() was used: an age of its own or a date
+            alive = self._ttl(data, now) is not None
+            refresh_due = alive and self._is_refresh_due(data, written_at, now)
+        else:  # the common case, the default idle age: one settings read, no date parsing
+            age = self.get_session_cookie_age()
+            elapsed = now - written_at
+            alive = age > 0
+            # As _is_refresh_due: a written_at ahead of this clock counts as due.
+            refresh_due = alive and (
+                elapsed < 0 or elapsed >= max(100, age * 1000 // REFRESH_FRACTION)
+            )
+        if not alive:
             self._delete_quietly(self.session_key)  # its date has passed (clock skew, by hand)
             self._session_key = None
             return {}
         self._stored, self._written_at = raw, written_at
         self._device = Envelope.parts(raw)[1]
-        self._loaded_expiry = data.get(EXPIRY_KEY)
-        if self._is_refresh_due(data, written_at, now):
+        self._loaded_expiry = expiry
+        if refresh_due:
             # Saved (by the middleware, with whatever else this request changes) to move the
             # TTL forward. Most reads are not due and write nothing.
             self._refresh_due = True
