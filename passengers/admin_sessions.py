@@ -148,7 +148,7 @@ def end_live_session(request: HttpRequest) -> HttpResponse:
     tag, handle = request.POST.get("tag", ""), request.POST.get("session", "")
     key = live_sessions.find_by_handle(tag, handle)
     session = live_sessions.peek(key) if key else None
-    if key and live_sessions.end(key):
+    if key and live_sessions.end(key, by="staff"):
         _log_end(request, session, "from the live sessions list")
         messages.success(request, f"Session {mask(key)} ended.")
     else:
@@ -193,7 +193,7 @@ class PassengerSessionsMixin(_PassengerAdmin):
         target = next(
             (s for s in live_sessions.sessions_of(passenger_id) if s.handle == handle), None
         )
-        if target is not None and live_sessions.end(target.session_key):
+        if target is not None and live_sessions.end(target.session_key, by="staff"):
             _log_end(request, target, "from the passenger's page")
             messages.success(request, f"Session {target.masked_key} ended.")
         else:

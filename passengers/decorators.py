@@ -20,6 +20,7 @@ View = Callable[..., HttpResponse]
 ENDED_MESSAGES = {
     "elsewhere": "You were logged out from another device.",
     "staff": "Your session was ended by the site's staff.",
+    "limit": "You were logged out here: you logged in on more devices than a passenger may.",
     "expired": "Your session expired.",
     "ended": "Your session has ended.",
 }

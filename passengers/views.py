@@ -197,7 +197,7 @@ def end_session(request: HttpRequest) -> HttpResponse:
     handle = request.POST.get("session", "")
     if handle == live_sessions.handle_of(request.session.session_key or ""):
         return logout(request)  # ending this very session is logging out
-    if live_sessions.end_by_handle(passenger_id, handle):
+    if live_sessions.end_by_handle(passenger_id, handle, by="elsewhere"):
         messages.success(request, "That session has ended: its browser is logged out.")
     else:
         messages.info(request, "That session had already ended.")
@@ -211,7 +211,7 @@ def end_other_sessions(request: HttpRequest) -> HttpResponse:
     if not sess.engine_has_extras():
         return error_page(request, 501, sess.needs_engine_message())
     ended = live_sessions.end_all(
-        request.session[sess.PASSENGER_ID], keep=request.session.session_key
+        request.session[sess.PASSENGER_ID], keep=request.session.session_key, by="elsewhere"
     )
     messages.success(
         request,

@@ -161,7 +161,7 @@ def test_a_session_ended_elsewhere_is_explained_and_its_add_not_lost(
     # The phone presses Add on the page it still shows: told it was not done, and why.
     submit(phone, row.get_by_role("button", name=re.compile("^Add flight")))
     message = phone.get_by_test_id("ended-message")
-    expect(message).to_contain_text("Your session has ended.")
+    expect(message).to_contain_text("You were logged out from another device.")
     expect(message).to_contain_text("The flight was not added. Log in again to carry on.")
     assert in_view(phone, message)
     expect(phone.locator("#announcer")).to_contain_text("The flight was not added.")

@@ -42,7 +42,7 @@ def test_logged_out_from_another_device_is_said_on_the_login_page(two_browsers):
     page = here.get("/flights/", follow=True)
     assert page.redirect_chain[0][0] == "/login/?next=%2Fflights%2F"
     text = _text(page.content.decode())
-    assert "Your session" in text and "Please log in again." in text
+    assert "You were logged out from another device. Please log in again." in text
     # Said once: the cookie of the ended session is dropped with that answer.
     again = here.get("/login/")
     assert "Please log in again." not in _text(again.content.decode())
@@ -62,10 +62,26 @@ def test_an_add_from_an_ended_session_says_it_was_not_done_and_comes_back_to_its
         "[/?=#]", lambda m: f"%{ord(m.group()):02X}", resume
     )
     text = _text(here.get(answer["Location"]).content.decode())
+    assert "You were logged out from another device." in text
     assert "The flight was not added. Log in again to carry on." in text
     # Logging in brings the passenger back to the flight's row; nothing was added meanwhile.
     back = here.post(answer["Location"], {"passportno": passport_number(1)})
     assert back["Location"] == resume
+
+
+def test_staff_and_expiry_are_told_apart(admin_browser, passport, valkey_client):
+    from valkey_sessions import live
+    from valkey_sessions.keys import valkey_key
+
+    ended, expired = Client(), Client()
+    login(ended, passport)
+    login(expired, passport)
+    live.end(session_key_of(ended), by="staff")  # as the admin's "End" does
+    text = _text(ended.get("/", follow=True).content.decode())
+    assert "Your session was ended by the site's staff. Please log in again." in text
+    valkey_client.delete(valkey_key(session_key_of(expired)))  # what its TTL does
+    text = _text(expired.get("/flights/", follow=True).content.decode())
+    assert "Your session expired. Please log in again." in text
 
 
 def test_own_logout_says_nothing_about_other_devices(client, passport):

@@ -9,6 +9,7 @@
         "CODEC": "valkey_sessions.codec.MsgpackCodec",
         "MERGE": "valkey_sessions.merge.merge",
         "CLOCK": "time.time_ns",              # the app's clock (tests inject one)
+        "ENDED_MARKER_MAX_AGE": 86400,        # s a "who ended it" marker may live; 0: none
     }
 
 Read on every use (cheap: the entries are resolved once, again after `override_settings` or
@@ -36,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
     "CODEC": "valkey_sessions.codec.MsgpackCodec",
     "MERGE": "valkey_sessions.merge.merge",
     "CLOCK": "time.time_ns",
+    # A session ended by someone else (end(..., by=...)) leaves a marker saying so, for the
+    # browser that still holds its cookie: it lives as long as the session would have, at most
+    # this many seconds (0: no markers).
+    "ENDED_MARKER_MAX_AGE": 86400,
 }
 
 

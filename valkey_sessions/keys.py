@@ -45,6 +45,13 @@ def member(session_key: str) -> str:
     return session_key[BUCKET_LENGTH:]
 
 
+def ended_marker_key(session_key: str) -> str:
+    """Where "who ended this session" is kept for a while (live.end(..., by=...)): next to the
+    session's key, in its slot. Not a session key (session_key_of says None), so SCANs, counts
+    and purges pass it by; it expires by itself."""
+    return valkey_key(session_key) + ":ended"
+
+
 def session_key_of(valkey_key_: str | bytes) -> str | None:
     """The session key (cookie value) back from a Valkey key, or None if it is not one (an
     owner index, a foreign key)."""

@@ -230,16 +230,17 @@ def sessions_of(owner: Owner, current: str | None = None) -> list[LiveSession]:
 # --- ending ----------------------------------------------------------------------------------
 
 
-def end(session_key: str) -> bool:
-    """End one session now; False if it was already gone."""
-    return delete_sessions([session_key]) > 0
+def end(session_key: str, by: str | None = None) -> bool:
+    """End one session now; False if it was already gone. `by` ("staff", "elsewhere", ...):
+    who ended it, told to its browser (scripts.ended_by) while a short marker lives."""
+    return delete_sessions([session_key], by=by) > 0
 
 
-def end_by_handle(owner: Owner, handle: str) -> bool:
+def end_by_handle(owner: Owner, handle: str, by: str | None = None) -> bool:
     """End one of this owner's sessions, named by its handle."""
     for session in sessions_of(owner):
         if session.handle == handle:
-            return end(session.session_key)
+            return end(session.session_key, by=by)
     return False
 
 
@@ -260,11 +261,11 @@ def find_by_handle(tag: str, handle: str) -> str | None:
     return None
 
 
-def end_all(owner: Owner, keep: str | None = None) -> int:
+def end_all(owner: Owner, keep: str | None = None, by: str | None = None) -> int:
     """End every session of an owner (but `keep`: "log out everywhere else"); one script call
     per bucket."""
     keys = [s.session_key for s in sessions_of(owner) if s.session_key != keep]
-    return delete_sessions(keys) if keys else 0
+    return delete_sessions(keys, by=by) if keys else 0
 
 
 # --- walking all sessions (SCAN, never KEYS) -------------------------------------------------
@@ -361,4 +362,12 @@ def purge(progress: Callable[[int], object] | None = None, batch: int = 500) -> 
             pending = []
     if pending:
         ended += delete_sessions(pending)
+    # And the markers of sessions ended earlier (keys.ended_marker_key): nothing is left.
+    for node in _nodes():
+        markers = list(node.scan_iter(match=scan_pattern() + "*:ended", count=SCAN_COUNT))
+        for start in range(0, len(markers), batch):
+            pipe = node.pipeline(transaction=False)
+            for marker in markers[start : start + batch]:
+                pipe.delete(marker)  # one key a command: they lie in many slots
+            pipe.execute()
     return ended

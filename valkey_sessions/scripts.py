@@ -23,7 +23,7 @@ from valkey.exceptions import ConnectionError, NoScriptError, ReadOnlyError, Res
 
 from . import conf
 from .errors import SessionUnavailable
-from .keys import BUCKET_LENGTH, index_key, member, valid_key, valkey_key
+from .keys import BUCKET_LENGTH, ended_marker_key, index_key, member, valid_key, valkey_key
 
 # What the scripts and live.py send (checked by server_problems). PEXPIREAT ... GT needs
 # Valkey 7.0 (or Redis 7.0); scripts with flags (#!lua) too.
@@ -317,20 +317,69 @@ return deleted
 """)
 
 
-def delete_sessions(session_keys: Sequence[str]) -> int:
+# KEYS: n sessions of one bucket, their index, then the n sessions' ended markers. ARGV: who
+# ended them, the markers' longest life (ms), then the n index fields. DELETE, plus a marker for
+# each session that existed, in the same step: it lives as long as the session would have (so
+# "no marker" still means "expired"), at most ARGV[2]. Returns how many sessions existed.
+END = Script("""#!lua flags=allow-oom
+local n = (#KEYS - 1) / 2
+local deleted = 0
+for i = 1, n do
+  local left = redis.call('PTTL', KEYS[i])
+  if redis.call('DEL', KEYS[i]) == 1 then
+    deleted = deleted + 1
+    local life = tonumber(ARGV[2])
+    if left > 0 and left < life then life = left end
+    redis.call('SET', KEYS[n + 1 + i], ARGV[1], 'PX', life)
+  end
+end
+if redis.call('TYPE', KEYS[n + 1]).ok == 'zset' then
+  for i = 3, #ARGV, 100 do
+    redis.call('ZREM', KEYS[n + 1], unpack(ARGV, i, math.min(i + 99, #ARGV)))
+  end
+end
+return deleted
+""")
+
+
+def delete_sessions(session_keys: Sequence[str], by: str | None = None) -> int:
     """End sessions now (keys and index entries); how many existed. Sessions that share a
-    bucket go in one atomic script call (per DELETE_BATCH)."""
+    bucket go in one atomic script call (per DELETE_BATCH). `by`: who ended
+    them ("staff", "elsewhere", ...), kept in a short-lived marker (keys.ended_marker_key) that
+    ended_by() reads; None (a logout by the user themselves) leaves none."""
     by_bucket: dict[str, list[str]] = {}
     for key in session_keys:
         if valid_key(key):
             by_bucket.setdefault(key[:BUCKET_LENGTH], []).append(key)
+    max_age_ms = int(conf.get("ENDED_MARKER_MAX_AGE") * 1000)
     client, deleted = sessions_client(), 0
     for bucket, keys in by_bucket.items():
         for start in range(0, len(keys), DELETE_BATCH):
             batch = keys[start : start + DELETE_BATCH]
-            deleted += DELETE(
-                client,
-                [*(valkey_key(k) for k in batch), index_key(bucket)],
-                [member(k) for k in batch],
-            )
+            fields = [member(k) for k in batch]
+            if by and max_age_ms > 0:
+                deleted += END(
+                    client,
+                    [
+                        *(valkey_key(k) for k in batch),
+                        index_key(bucket),
+                        *(ended_marker_key(k) for k in batch),
+                    ],
+                    [by, max_age_ms, *fields],
+                )
+            else:
+                keys_ = [*(valkey_key(k) for k in batch), index_key(bucket)]
+                deleted += DELETE(client, keys_, fields)
     return deleted
+
+
+def ended_by(session_key: str) -> str | None:
+    """Who ended this session, while its marker lives (delete_sessions(..., by=...)); None:
+    nobody did (it expired, was never there, or its user logged out). One GET: call it only
+    when a cookie names a session that is gone."""
+    if not valid_key(session_key):
+        return None
+    raw = sessions_client().get(ended_marker_key(session_key))
+    if raw is None:
+        return None
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)

@@ -39,6 +39,7 @@ from .scripts import (
     MOVED_TTL_MS,
     RETIRE,
     delete_sessions,
+    ended_by,
     sessions_client,
 )
 
@@ -543,6 +544,12 @@ class SessionStore(SessionBase):
     async def acycle_key(self) -> None:
         await self._aget_session()
         await sync_to_async(self.cycle_key, thread_sensitive=False)()
+
+    def ended_how(self, session_key: str) -> str | None:
+        """Who ended the session `session_key` names (a cookie whose session is gone): what
+        live.end(..., by=...) said ("staff", "elsewhere", "limit"), while its marker lives;
+        None when nobody did (it expired). Not read on a normal request: only when asked."""
+        return ended_by(session_key)
 
     def delete(self, session_key: str | None = None) -> None:
         if session_key is None:

@@ -133,13 +133,13 @@ class Command(BaseCommand):
         if bool(key) == bool(passport):
             raise CommandError("Give a session KEY or --passport, not both.", returncode=2)
         if passport:
-            ended = live_sessions.end_all(self._passenger_id(passport))
+            ended = live_sessions.end_all(self._passenger_id(passport), by="staff")
             self.stdout.write(f"Ended {ended} session(s) of passport {passport.upper()}.")
             if not ended:
                 raise NotFound("That passenger had no live session.")
             return
         assert key is not None
-        if not live_sessions.end(self._key(key)):
+        if not live_sessions.end(self._key(key), by="staff"):
             raise NotFound("No such session (it ended, expired, or never existed).")
         self.stdout.write("Session ended.")
 
