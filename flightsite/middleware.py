@@ -4,9 +4,8 @@ decided in flightsite/outages.py, the responses are flightsite/errors.py's."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
@@ -15,7 +14,6 @@ from django.contrib.messages.storage import default_storage
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware
-from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
@@ -27,6 +25,7 @@ from flightsite.errors import (
     store_unavailable,
 )
 from flightsite.outages import STORE_ERRORS, is_db_outage, is_store_outage
+from flightsite.proxies import proxy_watch, resolve_client
 from valkey_sessions import SessionConflict
 
 logger = logging.getLogger(__name__)
@@ -84,45 +83,31 @@ class ValkeySessionMiddleware(SessionMiddleware):
             return session_ended()
 
 
-def client_address(
-    remote_addr: str,
-    forwarded_for: str,
-    trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
-) -> str:
-    """The client's address: walk X-Forwarded-For from the right (the entry our own proxy
-    added) past every trusted proxy; the first untrusted address is the client. Anything a
-    client wrote further left is ignored, so it cannot choose its own address."""
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()] if forwarded_for else []
-    current = remote_addr
-    while True:
-        try:
-            address = ipaddress.ip_address(current)
-        except ValueError:
-            return current  # not an address (garbage from a proxy): use it as it is
-        if not any(address in network for network in trusted) or not hops:
-            return current
-        current = hops.pop()
-
-
 class TrustedProxyMiddleware:
     """Behind a reverse proxy every request comes from the proxy's address. When
     DJANGO_TRUSTED_PROXIES lists it, REMOTE_ADDR becomes the client's address from
-    X-Forwarded-For (so the login throttle counts clients, not the proxy). Off by default:
-    X-Forwarded-For is then ignored, as a client can send anything in it."""
+    X-Forwarded-For (so the login throttle counts clients, not the proxy). Otherwise the header
+    is ignored (a client can send anything in it) and the peer is the client; a proxy that is
+    not trusted is noticed (ProxyWatch)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.trusted = settings.TRUSTED_PROXIES
-        if not self.trusted:
-            raise MiddlewareNotUsed  # nothing to do on any request: not in the chain at all
+        # Always in the chain, also when no proxy is trusted: the watch must see a proxy the
+        # site does not trust (costs a dict lookup per request without X-Forwarded-For).
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if self.trusted:
-            meta = request.META
-            meta["flightsite.proxy_addr"] = meta.get("REMOTE_ADDR", "")
-            meta["REMOTE_ADDR"] = client_address(
-                meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""), self.trusted
-            )
+        meta = request.META
+        forwarded_for = meta.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded_for:
+            peer = meta.get("REMOTE_ADDR", "")
+            client, unbelieved = resolve_client(peer, forwarded_for, self.trusted)
+            if client != peer:
+                meta["flightsite.proxy_addr"] = peer
+                meta["REMOTE_ADDR"] = client
+            proxy_watch.observe(client, unbelieved)
+        elif proxy_watch.streak:
+            proxy_watch.observe(meta.get("REMOTE_ADDR", ""), 0)
         return self.get_response(request)
 
 

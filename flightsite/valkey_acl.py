@@ -94,7 +94,12 @@ GENERAL_CACHE = Grant(
     commands=("get", "set", "del", "exists"),
 )
 
-_grants: list[Grant] = [SESSION_STORE, GENERAL_CACHE]
+# /healthz (flightsite/health.py): the write probe (a may-write EVAL that writes nothing and asks
+# the ACL about SET/DEL on a session key) and valkey_sessions.server_problems (the engine's
+# commands, COMMAND INFO; an evicting maxmemory-policy, INFO).
+HEALTH = Grant(store=SESSIONS, keys=(), commands=("eval", "info", "command|info"))
+
+_grants: list[Grant] = [SESSION_STORE, GENERAL_CACHE, HEALTH]
 
 
 def declare(grant: Grant) -> None:

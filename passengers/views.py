@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from flightsite.errors import error_page, form_again, wait_phrase
+from flightsite.errors import error_page, form_again, log_outage, wait_phrase
 from flightsite.http import never_cache
 from flightsite.outages import DB_ERRORS, STORE_ERRORS
 from valkey_sessions import live as live_sessions
@@ -52,7 +52,7 @@ def login(request: HttpRequest) -> HttpResponse:
             )
         except STORE_ERRORS as exc:
             # Cannot tell whether this cookie is logged in: show the form, say why it may fail.
-            logger.error("Login page, session store unavailable: %s", exc)
+            log_outage("Login page: session store", exc)
             return _retry_later(
                 request, context, "Logging in is not possible right now. Please try again soon."
             )
@@ -64,7 +64,7 @@ def login(request: HttpRequest) -> HttpResponse:
         return _login_post(request, form, context)
     except STORE_ERRORS as exc:
         # Valkey is down: keep the form (and what was typed) with a retry message.
-        logger.error("Login failed, session store unavailable: %s", exc)
+        log_outage("Login: session store", exc)
         return _retry_later(
             request, context, "We cannot log you in right now. Please try again in a moment."
         )
@@ -108,7 +108,7 @@ def _login_post(request: HttpRequest, form: LoginForm, context: dict[str, Any]) 
     try:
         found = Passenger.objects.for_login(form.cleaned_data["passportno"])
     except DB_ERRORS as exc:
-        logger.error("Login failed, database unavailable: %s", exc)
+        log_outage("Login: database", exc)
         return _retry_later(
             request, context, "We cannot check passports right now. Please try again in a moment."
         )

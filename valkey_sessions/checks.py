@@ -34,9 +34,9 @@ def server_problems(client: Any = None) -> list[str]:
     missing = []
     for command in REQUIRED_COMMANDS:
         try:
-            reply = client.execute_command("COMMAND", "INFO", command)
-        except TypeError:
-            reply = None  # valkey-py's parser fails on the nil an unknown command gets
+            # One word: valkey-py's COMMAND callback turns the reply into a dict (and fails
+            # on an unknown command); "COMMAND INFO" has none, the raw reply is [None] or a row.
+            reply = client.execute_command("COMMAND INFO", command)
         except Exception as exc:
             if "NOPERM" in str(exc) or "no permission" in str(exc).lower():
                 break  # an ACL user without COMMAND: the commands cannot be listed, only used
