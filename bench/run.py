@@ -73,7 +73,7 @@ from _common import (
     stop,
 )
 
-from valkey_sessions.keys import TAG_LENGTH, _base36
+from valkey_sessions.keys import BUCKET_LENGTH, TAG_LENGTH, _base36
 
 # The site's VALKEY_SESSIONS["KEY_PREFIX"]; keys built as valkey_sessions.keys does (this script
 # runs without Django settings).
@@ -81,11 +81,12 @@ KEY_PREFIX = "flight_session:"
 
 
 def valkey_key(session_key: str) -> str:
-    return f"{KEY_PREFIX}{{{session_key[:TAG_LENGTH]}}}{session_key[TAG_LENGTH:]}"
+    return f"{KEY_PREFIX}{{{session_key[:BUCKET_LENGTH]}}}{session_key[BUCKET_LENGTH:]}"
 
 
 def index_key(tag: str) -> str:
-    return f"{KEY_PREFIX}{{{tag}}}"
+    """The owner index (a sorted set) of a tag's bucket."""
+    return f"{KEY_PREFIX}{{{tag[:BUCKET_LENGTH]}}}"
 
 
 RESULTS = BENCH / "results"
@@ -292,6 +293,10 @@ def trace_flow(vk_port: int, base: str, passport: str) -> dict:
     }
 
 
+def ttl_ms_of(vk: RawValkey, key: str) -> int:
+    return max(int(vk.pttl(key)), 60_000)
+
+
 def session_sizes(vk: RawValkey, config: Config, jars: list[dict]) -> dict:
     ids: list[str] = [i for j in jars if (i := j.get(config.session_cookie))]
     if config.name == "signed_cookies":
@@ -316,22 +321,23 @@ def session_sizes(vk: RawValkey, config: Config, jars: list[dict]) -> dict:
         "value_bytes": int(statistics.median(strlen)),
         "memory_bytes": int(statistics.median(memory)),
         "ttl_s": vk.ttl(sample),
-        "key_example": sample.replace(sid[TAG_LENGTH:] if config.name == "ours" else sid, "<id>"),
+        "key_example": sample.replace(
+            sid[BUCKET_LENGTH:] if config.name == "ours" else sid, "<id>"
+        ),
         "_keys": found,
         "_sid_example": (sample, sid),
     }
     if config.name == "ours":
-        # The devices index costs memory too: each session's share of its passenger's hash.
+        # The owner index costs memory too: each session's share of its bucket's sorted set.
         shares = []
         for s_id in by_id:
-            index = index_key(s_id[:TAG_LENGTH])
-            fields = vk.hlen(index)
-            if fields:
-                shares.append(vk.memory_usage(index, samples=0) / fields)
+            index = index_key(s_id)
+            entries = vk.zcard(index)
+            if entries:
+                shares.append(vk.memory_usage(index, samples=0) / entries)
         if shares:
             result["index_bytes"] = int(statistics.median(shares))
-        entry = vk.hget(index_key(sid[:TAG_LENGTH]), sid[TAG_LENGTH:])
-        result["_index_entry"] = entry
+        result["_index_entry"] = vk.zscore(index_key(sid), sid[BUCKET_LENGTH:]) is not None
     return result
 
 
@@ -546,12 +552,13 @@ def scale_run(
     cookies: list[str],
 ) -> dict:
     """`count` sessions shaped like the users' (the bytes the store wrote: the session value
-    and its entry in a devices index), each as a passenger of its own (one index hash per
-    session, the costliest case), then cleaned up; the dashboard is measured just before and
-    with them present."""
+    and its entry in its bucket's owner index), each as a passenger of its own (tags spread
+    over the buckets as hashed tags are), then cleaned up; the dashboard is measured just
+    before and with them present."""
     real_key = sizes["_sid_example"][0]
     values = [vk.get(k) for k in sizes["_keys"]]
     entry = sizes.get("_index_entry")
+    expires_at = str(int(time.time() * 1000) + int(ttl_ms_of(vk, real_key))).encode()
     ttl_ms = str(max(vk.pttl(real_key), 60_000)).encode()
     # A tag per session (base 36, like the real ones, which are keyed hashes); every secret
     # starts with a random prefix, which is how the cleanup below finds what is left.
@@ -564,12 +571,17 @@ def scale_run(
         for i, (tag, secret) in enumerate(ids()):
             key = valkey_key(tag + secret).encode()
             yield (b"SET", key, values[i % len(values)], b"PX", ttl_ms)
-            if entry is not None:
+            if entry:
                 index = index_key(tag).encode()
-                yield (b"HSETEX", index, b"PX", ttl_ms, b"FIELDS", b"1", secret.encode(), entry)
+                member = (tag + secret)[BUCKET_LENGTH:].encode()
+                yield (b"ZADD", index, expires_at, member)
+                if i < 36**BUCKET_LENGTH:  # the first session of each bucket: its TTL
+                    yield (b"PEXPIRE", index, ttl_ms)
 
     before = loops(running, stats, args, "/", cookies, levels=(8, 32), seconds=args.seconds / 2)
-    shape = "flight_session:{<tag>}<secret>" + (" and its devices index entry" if entry else "")
+    shape = "flight_session:{<bucket>}<tag><secret>" + (
+        " and its owner index entry" if entry else ""
+    )
     log(f"  scale: writing {count:,} sessions, {shape} (pipelined)")
     memory_before = vk.info("memory")["used_memory"]
     started = time.perf_counter()

@@ -30,6 +30,7 @@ back, and no user request is spent on probing. Only failures that cost time coun
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import valkey
 import valkey.client
+import valkey.cluster
 import valkey.exceptions as vx
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -427,6 +429,45 @@ class BreakerValkey(valkey.Valkey):
             raise
         except vx.ValkeyError:
             guard.success()  # it answered (OOM, NOPERM, WRONGTYPE...): alive
+            raise
+        guard.success()
+        return result
+
+
+def _ping_node(cluster: valkey.cluster.ValkeyCluster, host: str, port: int) -> None:
+    """A cluster node's background probe: PING on the node's own client (past the breaker),
+    then its idle connections dropped (none left over from before a restart)."""
+    node = cluster.get_node(host=host, port=port)
+    client = node.valkey_connection if node is not None else None
+    if client is None:
+        raise vx.ConnectionError(f"{host}:{port} is not a node of the cluster now")
+    client.ping()
+    client.connection_pool.disconnect(inuse_connections=False)
+
+
+class BreakerValkeyCluster(valkey.cluster.ValkeyCluster):
+    """valkey.cluster.ValkeyCluster whose commands go through a breaker per node.
+
+    django-valkey's BASE_CLIENT_CLASS on a cluster. Per node, not per cluster: a master down
+    makes its own slots fail fast while every other slot is served (tests/test_cluster.py).
+    The node is the one the command is sent to first; redirections are the cluster client's.
+    """
+
+    def _execute_command(self, target_node: Any, *args: Any, **kwargs: Any) -> Any:
+        host, port = target_node.host, target_node.port
+        guard = get_breaker(
+            f"valkey {host}:{port}",
+            ValkeyCircuitOpen,
+            functools.partial(_ping_node, self, host, port),
+        )
+        guard.allow()
+        try:
+            result = super()._execute_command(target_node, *args, **kwargs)  # type: ignore[no-untyped-call]
+        except (vx.ConnectionError, vx.TimeoutError, TimeoutError) as exc:
+            guard.failure(exc)
+            raise
+        except vx.ValkeyError:
+            guard.success()  # it answered (CLUSTERDOWN, MOVED, OOM...): alive
             raise
         guard.success()
         return result

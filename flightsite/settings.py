@@ -262,9 +262,13 @@ BREAKER_PROBE_SECONDS = env.float("BREAKER_PROBE_SECONDS", 0.2, minimum=0.01)
 # /healthz answers within this many seconds whatever its checks do (flightsite/health.py).
 HEALTH_BUDGET = env.float("HEALTH_BUDGET", 2.0, minimum=0.1)
 
-# FLIGHTSITE_SESSION_ENGINE is for the benchmark only (bench/run.py compares Django's engines
-# against ours); the site is built and tested for valkey_sessions.
-SESSION_ENGINE = env.str("FLIGHTSITE_SESSION_ENGINE", "valkey_sessions")
+# valkey_sessions (ours), or Django's stock "django.contrib.sessions.backends.cache" on the
+# same django-valkey alias: the whole passenger flow runs on either (the list of devices and
+# the admin's live sessions need ours, and say so). FLIGHTSITE_SESSION_ENGINE is the older
+# name bench/run.py sets (it also compares Django's db engines).
+SESSION_ENGINE = env.str("SESSION_ENGINE") or env.str(
+    "FLIGHTSITE_SESSION_ENGINE", "valkey_sessions"
+)
 if SESSION_ENGINE.endswith((".db", ".cached_db")):  # bench only: their table, and only then
     INSTALLED_APPS.append("django.contrib.sessions")
 SESSION_CACHE_ALIAS = "sessions"

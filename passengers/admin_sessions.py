@@ -19,11 +19,12 @@ from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
+from flightsite.errors import error_page
 from passengers.models import Passenger
 from valkey_sessions import live as live_sessions
 from valkey_sessions.keys import mask
 
-from .session import passport_of
+from .session import engine_has_extras, needs_engine_message, passport_of
 
 audit = logging.getLogger("passengers.audit")
 
@@ -93,6 +94,8 @@ def _log_end(request: HttpRequest, session: live_sessions.LiveSession | None, ho
 def live_sessions_view(request: HttpRequest, admin_context: dict[str, Any]) -> HttpResponse:
     if not can_view_sessions(request):
         raise PermissionDenied
+    if not engine_has_extras():
+        return error_page(request, 501, needs_engine_message())
     cursor = request.GET.get("cursor", "0")
     kind = request.GET.get("kind", "")
     kind = kind if kind in KINDS else ""

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from flightsite.errors import form_again, log_outage, wait_phrase
+from flightsite.errors import error_page, form_again, log_outage, wait_phrase
 from flightsite.http import never_cache
 from flightsite.outages import DB_ERRORS, STORE_ERRORS
 from valkey_sessions import live as live_sessions
@@ -171,6 +171,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def session_page(request: HttpRequest) -> HttpResponse:
     """The "your session" page: the key (masked), TTL, size, contents, and the passenger's other
     sessions. A peek: looking at it never extends the session."""
+    if not sess.engine_has_extras():
+        if not sess.is_logged_in(request.session):
+            return redirect(reverse("passengers:login") + "?next=/session/")
+        return error_page(request, 501, sess.needs_engine_message())
     found = live_sessions.overview(request.session.session_key)
     if found is None:
         sess.is_logged_in(request.session)  # read it: ended_reason() needs to know it is gone
@@ -187,6 +191,8 @@ def session_page(request: HttpRequest) -> HttpResponse:
 @passenger_required(not_done="No session was ended.", resume=lambda request: "/session/")
 def end_session(request: HttpRequest) -> HttpResponse:
     """End one of the passenger's other sessions (a browser they are logged in elsewhere)."""
+    if not sess.engine_has_extras():
+        return error_page(request, 501, sess.needs_engine_message())
     passenger_id = request.session[sess.PASSENGER_ID]
     handle = request.POST.get("session", "")
     if handle == live_sessions.handle_of(request.session.session_key or ""):
@@ -202,6 +208,8 @@ def end_session(request: HttpRequest) -> HttpResponse:
 @passenger_required(not_done="No session was ended.", resume=lambda request: "/session/")
 def end_other_sessions(request: HttpRequest) -> HttpResponse:
     """Log out everywhere else: every session of this passenger but this one, in one go."""
+    if not sess.engine_has_extras():
+        return error_page(request, 501, sess.needs_engine_message())
     ended = live_sessions.end_all(
         request.session[sess.PASSENGER_ID], keep=request.session.session_key, by="elsewhere"
     )

@@ -147,3 +147,34 @@ def test_devices_and_log_out_everywhere_on_a_cluster(cluster, settings, passport
         assert live_sessions.count() == (4, True)
     errors = cluster.errorstats()
     assert not [name for name in errors if "CROSSSLOT" in name], errors
+
+
+def test_the_breaker_is_per_node_and_closes_when_the_node_is_back(cluster, settings):
+    """A master down opens its own node's breaker (its passengers: a 503 at once) and no other
+    (everyone else is served); back, the breaker's probe closes it and its passengers are
+    served again (flightsite/outages.py BreakerValkeyCluster)."""
+    from flightsite.outages import breakers, open_breakers
+
+    settings.BREAKER_FAILURES = 2
+    with use_valkey(settings, cluster.env):
+        clients = [Client() for _ in range(6)]
+        passports = [passport_number(i + 1) for i in range(len(clients))]
+        flows = [site_flow_until_dashboard(c, p) for c, p in zip(clients, passports, strict=True)]
+        holders = cluster.key_nodes()
+        on = [holders[valkey_key(f["session_key"])] for f in flows]
+        victim = next(n for n in cluster.nodes if n.port == on[0])
+        other = on.index(next(p for p in on if p != victim.port))
+        victim_port = victim.port
+        node_timeout(cluster, 3_600_000)
+        victim.stop()
+        try:
+            for _ in range(3):
+                assert clients[0].get("/").status_code == 503
+            assert open_breakers() == [f"valkey 127.0.0.1:{victim_port}"]
+            assert clients[other].get("/").status_code == 200
+        finally:
+            victim.start()
+            node_timeout(cluster, cluster.node_timeout_ms)
+            wait_for(cluster.ready, 30, "the cluster to heal")
+        assert all(b.wait_closed(10) for b in breakers())
+        assert clients[0].get("/").status_code == 200

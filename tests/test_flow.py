@@ -40,7 +40,7 @@ def test_login_creates_session_key_in_valkey(client, valkey_client, passport):
     key = session_key_of(client)
     assert key, "no session cookie set"
     # Only the session and its entry in the passenger's devices index are written.
-    assert sorted(valkey_client.keys("*")) == sorted([valkey_key(key), index_key(key[:8])])
+    assert sorted(valkey_client.keys("*")) == sorted([valkey_key(key), index_key(key)])
     data = stored(valkey_client, client)
     assert data["passenger"]["passportno"] == passport
     assert data["passenger"]["city"] and data["passenger"]["country"]
@@ -61,7 +61,7 @@ def test_session_value_is_msgpack_not_pickle(client, valkey_client, passport):
     login(client, passport)
     raw = raw_value(valkey_client, valkey_key(session_key_of(client)))
     assert not raw.startswith(b"\x80"), "pickle"
-    assert raw[0] == 0x93  # a msgpack array: [version, written_at, body]
+    assert raw[0] == 0x94  # a msgpack array: [version, written_at, device, body]
 
 
 def test_cookie_is_httponly_and_lax(client, passport):

@@ -41,7 +41,8 @@ def server_problems(client: Any = None) -> list[str]:
             if "NOPERM" in str(exc) or "no permission" in str(exc).lower():
                 break  # an ACL user without COMMAND: the commands cannot be listed, only used
             raise
-        if not reply or reply[0] is None:
+        found = list(reply.values()) if isinstance(reply, dict) else list(reply or [])
+        if not found or found[0] is None:
             missing.append(command.upper())
     if missing:
         try:
