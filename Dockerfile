@@ -31,9 +31,11 @@ RUN pip install -c constraints.txt ".[mysql,server]" && pip uninstall --yes flig
 
 # --- runtime: the site ----------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS site
-# libmariadb3: the client library mysqlclient was built against.
+# libmariadb3: the client library mysqlclient was built against. nginx (+ headers-more, to send
+# no Server header): in front of granian inside the image, deploy/serve.py says why.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libmariadb3 \
+        nginx libnginx-mod-http-headers-more-filter \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /app --no-create-home app \
     && mkdir -p /data && chown app:app /data
@@ -57,6 +59,7 @@ COPY flightsite ./flightsite
 COPY passengers ./passengers
 COPY flights ./flights
 COPY weather ./weather
+COPY deploy/serve.py deploy/site-nginx.conf ./deploy/
 # Hashed, compressed static files served by WhiteNoise; built once, owned by root (read-only).
 RUN FLIGHTSITE_VAR_DIR=/tmp/collectstatic DJANGO_REQUIRE_SECRET_KEY=0 \
     python manage.py collectstatic --noinput -v 0 \
@@ -69,7 +72,7 @@ RUN FLIGHTSITE_VAR_DIR=/tmp/collectstatic DJANGO_REQUIRE_SECRET_KEY=0 \
 COPY --chmod=755 <<"EOF" /usr/local/bin/flightsite-entrypoint
 #!/bin/sh
 set -eu
-if [ "${1:-}" = "granian" ]; then
+if [ "${1:-}" = "python" ] && [ "${2:-}" = "deploy/serve.py" ]; then
     if [ "${MIGRATE:-1}" = "1" ]; then
         python manage.py migrate --noinput
     fi
@@ -84,23 +87,37 @@ USER app
 EXPOSE 8000
 VOLUME ["/data"]
 ENTRYPOINT ["flightsite-entrypoint"]
-# granian, 2 worker processes of 4 threads each, chosen on `make bench`'s server choice (README,
-# "Performance"): the least CPU per request and the most requests per second at 8 and 32
-# connections, keep-alive to nginx. Every GRANIAN_* variable can be overridden at run time
-# (e.g. GRANIAN_WORKERS=4). A hung request cannot pile up: every call the site makes has its
-# own time budget (Valkey, MySQL, the weather provider), and nginx gives up after 35 s.
-ENV GRANIAN_INTERFACE=wsgi \
-    GRANIAN_HOST=0.0.0.0 \
-    GRANIAN_PORT=8000 \
+# nginx on 8000 in front of granian on 127.0.0.1:8001 (deploy/serve.py): nginx reads every
+# request whole before granian sees it (slow clients), granian runs the site. granian: 2 worker
+# processes of 4 threads each, chosen on `make bench`'s server choice (README, "Performance"):
+# the least CPU per request and the most requests per second at 8 and 32 connections. Every
+# GRANIAN_* variable can be overridden at run time (e.g. GRANIAN_WORKERS=4), except its address.
+# A hung request cannot pile up: every call the site makes has its own time budget (Valkey,
+# MySQL, the weather provider), and nginx gives up after 35 s.
+# DJANGO_TRUSTED_PROXIES: addresses of a proxy in front of the image whose X-Forwarded-For is
+# believed (compose's `proxy`); none by default.
+ENV FLIGHTSITE_HOST=0.0.0.0 \
+    FLIGHTSITE_PORT=8000 \
+    FLIGHTSITE_HEALTH_PORT=8002 \
+    DJANGO_TRUSTED_PROXIES= \
+    GRANIAN_INTERFACE=wsgi \
+    GRANIAN_PORT=8001 \
     GRANIAN_WORKERS=2 \
     GRANIAN_BLOCKING_THREADS=4 \
     GRANIAN_WEBSOCKETS=false \
-    GRANIAN_LOG_ACCESS_ENABLED=true \
+    GRANIAN_LOG_ACCESS_ENABLED=false \
     GRANIAN_RESPAWN_FAILED_WORKERS=true
-CMD ["granian", "flightsite.wsgi:application"]
+CMD ["python", "deploy/serve.py"]
 
 # --- nginx in front: buffers slow clients, serves the static files ---------------------------
-FROM nginx:1.27-bookworm AS proxy
+# Debian's nginx: the same build as inside the site image, with the headers-more module (no
+# Server header), which the nginx.org image lacks.
+FROM debian:bookworm-slim AS proxy
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nginx libnginx-mod-http-headers-more-filter \
+    && rm -rf /var/lib/apt/lists/*
 COPY deploy/nginx.conf /etc/nginx/nginx.conf
 COPY --from=site /app/staticfiles /srv/static
 EXPOSE 80
+STOPSIGNAL SIGQUIT
+CMD ["nginx", "-g", "daemon off;"]

@@ -67,15 +67,3 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         else:
             lines.append(f"  {alias}: {engine} (in memory)")
     return lines
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Remove this run's own var/ (flightsite/test_settings.py: never the checkout's)."""
-    import shutil
-    from pathlib import Path
-
-    from django.conf import settings
-
-    var_dir = Path(getattr(settings, "VAR_DIR", ""))
-    if var_dir.name.startswith("flightsite-test-"):
-        shutil.rmtree(var_dir, ignore_errors=True)

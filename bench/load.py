@@ -265,7 +265,7 @@ def _wrk(url: str, cookies: list[str], connections: int, seconds: float) -> dict
                 "wrk",
                 f"-t{min(2, connections)}",
                 f"-c{connections}",
-                f"-d{seconds:g}s",
+                f"-d{max(1, round(seconds))}s",  # whole seconds: wrk rejects -d0.5s
                 "--timeout",
                 "10s",
                 "-s",

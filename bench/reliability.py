@@ -444,6 +444,325 @@ def brute_force(var: Path) -> dict:
     return results
 
 
+# --- the image's server (deploy/serve.py: nginx in front of granian) -------------------------
+def _image_server(var: Path, valkey_url: str, flughafendb_url: str, **kwargs):
+    sys.path.insert(0, str(ROOT))
+    from tests.image_server import ImageServer
+
+    return ImageServer(var, valkey_url, flughafendb_url, **kwargs)
+
+
+def _demo_database(path: Path, tmp: Path) -> str:
+    """A SQLite flughafendb with the tiny demo set; its URL."""
+    url = f"sqlite:///{path}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("VALKEY_")},
+        "FLUGHAFENDB_URL": url,
+        "FLIGHTSITE_VAR_DIR": str(tmp),
+        "DJANGO_SETTINGS_MODULE": "flightsite.settings",
+    }
+    subprocess.run(
+        [PYTHON, "manage.py", "load_demo_data", "--create-schema", "--size", "tiny"],
+        cwd=ROOT, env=env, check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return url
+
+
+def _slow_socket(port: int, part: str) -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.2", 0))  # not the normal users' address (nginx limits per client)
+    sock.connect(("127.0.0.1", port))
+    if part == "body":
+        sock.sendall(
+            b"POST /login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1100\r\n"
+            b"Cookie: csrftoken=abcdefghijklmnopqrstuvwxyz012345\r\n\r\npassportno=P"
+        )
+    else:
+        sock.sendall(b"GET /login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a")
+    return sock
+
+
+def _users_at_once(port: int, count: int) -> list[tuple[str, float]]:
+    """`count` users asking for the login page at once (10 s timeout): (status, seconds)."""
+    outcomes: list[tuple[str, float]] = []
+
+    def user() -> None:
+        url = f"http://127.0.0.1:{port}/login/"
+        try:
+            response, took = timed(partial(requests.get, url, timeout=10))
+            outcomes.append((str(response.status_code), took))
+        except requests.RequestException as exc:
+            outcomes.append((type(exc).__name__, 10.0))
+
+    users = [threading.Thread(target=user) for _ in range(count)]
+    for t in users:
+        t.start()
+    for t in users:
+        t.join()
+    return outcomes
+
+
+def image_slow_clients(tmp: Path) -> dict:
+    """16 and 64 sockets holding a request body (12 of 1,100 bytes sent) or their headers
+    half sent, while 8 normal users ask for the login page at once (10 s timeout): granian
+    alone (the image before) and the image's server (nginx in front)."""
+    if not shutil.which("nginx"):
+        return {"skipped": "nginx is not installed"}
+    server = ValkeyServer(host="127.0.0.1", config={"save": ""})
+    server.start()
+    demo = _demo_database(tmp / "slow-demo.sqlite3", tmp)
+    results: dict = {}
+    try:
+        for label, front in (("granian alone", False), ("nginx + granian (the image)", True)):
+            site = _image_server(
+                tmp / f"slow-{front}", f"valkey://127.0.0.1:{server.port}/0", demo, front=front
+            )
+            with site:
+                for part in ("body", "headers"):
+                    for count in (16, 64):
+                        sockets = [_slow_socket(site.port, part) for _ in range(count)]
+                        outcomes = _users_at_once(site.port, 8)
+                        for sock in sockets:
+                            sock.close()
+                        times = [t for _, t in outcomes]
+                        key = f"{label}, {count} slow {part}"
+                        results[key] = {
+                            "answered": sum(1 for c, _ in outcomes if c == "200"),
+                            "of": len(outcomes),
+                            "p50 ms": ms(statistics.median(times)),
+                            "max ms": ms(max(times)),
+                        }
+                        print(f"  {key}: {results[key]}", flush=True)
+    finally:
+        server.stop()
+    return results
+
+
+class _Load:
+    """8 threads asking for the dashboard with a logged-in cookie; every answer timestamped."""
+
+    def __init__(self, base: str, cookies: dict[str, str]) -> None:
+        self.base, self.cookies = base, cookies
+        self.answers: list[tuple[float, int]] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run) for _ in range(8)]
+
+    def _run(self) -> None:
+        with requests.Session() as http:
+            http.cookies.update(self.cookies)
+            while not self.stop.is_set():
+                try:
+                    status = http.get(self.base + "/", timeout=30).status_code
+                except requests.RequestException:
+                    status = 0
+                self.answers.append((time.monotonic(), status))
+
+    def __enter__(self) -> _Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+    def first_200_after(self, moment: float) -> float | None:
+        later = [t for t, status in self.answers if t >= moment and status == 200]
+        return min(later) - moment if later else None
+
+    def between(self, start: float, end: float) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for t, status in self.answers:
+            if start <= t < end:
+                counts[str(status)] = counts.get(str(status), 0) + 1
+        return counts
+
+
+def _wait_ready(port: int) -> float:
+    raw = valkey.Valkey(host="127.0.0.1", port=port, socket_timeout=0.2)
+    while True:
+        with contextlib.suppress(valkey.ValkeyError, OSError):
+            if raw.ping():
+                return time.monotonic()
+        time.sleep(0.005)
+
+
+def _logged_in(base: str) -> dict[str, str]:
+    with requests.Session() as browser:
+        page = browser.get(base + "/login/", timeout=10)
+        (token,) = re.findall(r'name="csrfmiddlewaretoken" value="([A-Za-z0-9]+)"', page.text)
+        browser.post(
+            base + "/login/",
+            data={"passportno": PASSPORT, "csrfmiddlewaretoken": token},
+            headers={"Referer": base + "/login/"},
+            timeout=10,
+        )
+        return browser.cookies.get_dict()
+
+
+class _TcpProxy:
+    """127.0.0.1:port -> target; `down()` drops every connection and each new one at once (a
+    dead server: the client fails at once), `freeze()` stops forwarding (a hung one)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.frozen = threading.Event()
+        self.dead = threading.Event()
+        self.conns: list[socket.socket] = []
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(128)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def up(self) -> None:
+        self.dead.clear()
+
+    def down(self) -> None:
+        self.dead.set()
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+        self.conns.clear()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+                if self.dead.is_set():
+                    client.close()
+                    continue
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                return
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                while self.frozen.is_set():
+                    time.sleep(0.005)
+                sink.sendall(data)
+
+
+def recovery(tmp: Path) -> dict:
+    """The image's server under load (8 clients on the dashboard) while Valkey or MySQL is
+    restarted or frozen: what it answered meanwhile, and how long after the dependency was
+    back until the first 200."""
+    if not shutil.which("nginx"):
+        return {"skipped": "nginx is not installed"}
+    data = tmp / "recovery-valkey"
+    config = {"save": "", "appendonly": "yes", "appendfsync": "everysec"}
+    server = ValkeyServer(host="127.0.0.1", config=config, data_dir=data, persist=True)
+    server.start()
+    port = server.port
+    results: dict = {}
+    flughafendb = _demo_database(tmp / "recovery-demo.sqlite3", tmp)
+    mysql_proxy = None
+    try:
+        import MySQLdb
+
+        name = "flightsite_bench_recovery"
+        db = MySQLdb.connect(host="127.0.0.1", user="root", connect_timeout=2)
+        db.cursor().execute(f"CREATE DATABASE IF NOT EXISTS {name} CHARACTER SET utf8mb4")
+        db.close()
+        mysql_proxy = _TcpProxy(("127.0.0.1", 3306))
+        url = f"mysql://root@127.0.0.1:{mysql_proxy.port}/{name}"
+        env = {
+            **os.environ,
+            "FLUGHAFENDB_URL": url,
+            "DJANGO_SETTINGS_MODULE": "flightsite.settings",
+        }
+        subprocess.run(
+            [PYTHON, "manage.py", "load_demo_data", "--create-schema", "--if-needed", "--size",
+             "tiny", "--no-progress"],
+            cwd=ROOT, env=env, check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        flughafendb = url
+    except Exception as exc:  # no MariaDB here: the database faults are skipped
+        results["database"] = f"skipped: {exc}"
+    site = _image_server(tmp / "recovery-site", f"valkey://127.0.0.1:{port}/0", flughafendb)
+    try:
+        with site:
+            cookies = _logged_in(site.base)
+            faults: list[tuple[str, Callable[[], None], Callable[[], float]]] = []
+
+            def restart_stop() -> None:
+                server.stop()
+
+            def restart_start() -> float:
+                nonlocal server
+                time.sleep(1.5)
+                # Same port, same data directory (its append-only file).
+                server = ValkeyServer(
+                    host="127.0.0.1", port=port, config=config, data_dir=data, persist=True
+                )
+                server.start()
+                return _wait_ready(port)
+
+            def freeze() -> None:
+                signal_server(server, signal.SIGSTOP)
+
+            def thaw() -> float:
+                time.sleep(3)
+                signal_server(server, signal.SIGCONT)
+                return time.monotonic()
+
+            faults += [("valkey restart (down 1.5 s)", restart_stop, restart_start)]
+            faults += [("valkey frozen 3 s (SIGSTOP)", freeze, thaw)]
+            if mysql_proxy is not None:
+                proxy = mysql_proxy
+
+                def db_down() -> None:
+                    proxy.down()
+
+                def db_up() -> float:
+                    time.sleep(1.5)
+                    proxy.up()
+                    return time.monotonic()
+
+                def db_freeze() -> None:
+                    proxy.frozen.set()
+
+                def db_thaw() -> float:
+                    time.sleep(3)
+                    proxy.frozen.clear()
+                    return time.monotonic()
+
+                faults += [("mysql down 1.5 s (refused)", db_down, db_up)]
+                faults += [("mysql frozen 3 s", db_freeze, db_thaw)]
+            for label, break_it, repair in faults:
+                path = "/flights/" if label.startswith("mysql") else "/"
+                load = _Load(site.base, cookies)
+                load.base = site.base  # dashboard for Valkey, flights page for MySQL
+                if path != "/":
+                    load.base = site.base + "/flights"
+                with load:
+                    time.sleep(1)
+                    broken_at = time.monotonic()
+                    break_it()
+                    back_at = repair()
+                    time.sleep(2)
+                first = load.first_200_after(back_at)
+                results[label] = {
+                    "answers while down": load.between(broken_at, back_at),
+                    "ms from back to first 200": ms(first) if first is not None else None,
+                    "answers in the 2 s after": load.between(back_at, back_at + 2),
+                }
+                print(f"  {label}: {results[label]}", flush=True)
+    finally:
+        site.stop()
+        with contextlib.suppress(Exception):
+            signal_server(server, signal.SIGCONT)
+        server.stop()
+    return results
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="flightsite-reliability-"))
     var = tmp / "var"
@@ -456,6 +775,8 @@ def main() -> None:
             ("breaker", lambda: breaker(var)),
             ("slow_clients", lambda: slow_clients(var, tmp)),
             ("brute_force", lambda: brute_force(var)),
+            ("image_slow_clients", lambda: image_slow_clients(tmp)),
+            ("recovery", lambda: recovery(tmp)),
         ):
             print(f"== {name}", flush=True)
             results[name] = run()

@@ -73,7 +73,7 @@ from _common import (
     stop,
 )
 
-from valkey_sessions.keys import TAG_LENGTH, _base36
+from valkey_sessions.keys import BUCKET_LENGTH, TAG_LENGTH, _base36
 
 # The site's VALKEY_SESSIONS["KEY_PREFIX"]; keys built as valkey_sessions.keys does (this script
 # runs without Django settings).
@@ -81,14 +81,19 @@ KEY_PREFIX = "flight_session:"
 
 
 def valkey_key(session_key: str) -> str:
-    return f"{KEY_PREFIX}{{{session_key[:TAG_LENGTH]}}}{session_key[TAG_LENGTH:]}"
+    return f"{KEY_PREFIX}{{{session_key[:BUCKET_LENGTH]}}}{session_key[BUCKET_LENGTH:]}"
 
 
 def index_key(tag: str) -> str:
-    return f"{KEY_PREFIX}{{{tag}}}"
+    """The owner index (a sorted set) of a tag's bucket."""
+    return f"{KEY_PREFIX}{{{tag[:BUCKET_LENGTH]}}}"
 
 
 RESULTS = BENCH / "results"
+# The framework floor: a one-line view behind all the middleware (bench/bench_urls.py; the
+# Flask app's twin route), requested without a session cookie.
+FLOOR = "/bench/floor"
+FLOOR_COOKIE = "bench=floor"
 CONCURRENCY = (1, 8, 32)
 # 1-minute load average at each loop: how busy the (shared) machine was besides this run.
 LOAD_AVERAGES: list[float] = []
@@ -128,7 +133,12 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="~2 minutes: fewer users, shorter")
     parser.add_argument("--users", type=int, help="simulated users (default 200, quick 50)")
-    parser.add_argument("--seconds", type=float, help="per loop point (default 8, quick 2)")
+    parser.add_argument(
+        "--seconds", type=float, help="per loop point, all rounds (default 8, quick 2)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="paired rounds per loop point (default 4, quick 2)"
+    )
     parser.add_argument(
         "--scale", type=int, help="sessions of the scale run (1,000,000; quick 100,000; 0: skip)"
     )
@@ -141,6 +151,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     args.users = args.users or (50 if args.quick else 200)
     args.seconds = args.seconds or (2.0 if args.quick else 8.0)
+    args.rounds = max(1, args.rounds or (2 if args.quick else 4))
     if args.scale is None:
         args.scale = 100_000 if args.quick else 1_000_000
     if args.loader is None:
@@ -282,6 +293,10 @@ def trace_flow(vk_port: int, base: str, passport: str) -> dict:
     }
 
 
+def ttl_ms_of(vk: RawValkey, key: str) -> int:
+    return max(int(vk.pttl(key)), 60_000)
+
+
 def session_sizes(vk: RawValkey, config: Config, jars: list[dict]) -> dict:
     ids: list[str] = [i for j in jars if (i := j.get(config.session_cookie))]
     if config.name == "signed_cookies":
@@ -306,22 +321,23 @@ def session_sizes(vk: RawValkey, config: Config, jars: list[dict]) -> dict:
         "value_bytes": int(statistics.median(strlen)),
         "memory_bytes": int(statistics.median(memory)),
         "ttl_s": vk.ttl(sample),
-        "key_example": sample.replace(sid[TAG_LENGTH:] if config.name == "ours" else sid, "<id>"),
+        "key_example": sample.replace(
+            sid[BUCKET_LENGTH:] if config.name == "ours" else sid, "<id>"
+        ),
         "_keys": found,
         "_sid_example": (sample, sid),
     }
     if config.name == "ours":
-        # The devices index costs memory too: each session's share of its passenger's hash.
+        # The owner index costs memory too: each session's share of its bucket's sorted set.
         shares = []
         for s_id in by_id:
-            index = index_key(s_id[:TAG_LENGTH])
-            fields = vk.hlen(index)
-            if fields:
-                shares.append(vk.memory_usage(index, samples=0) / fields)
+            index = index_key(s_id)
+            entries = vk.zcard(index)
+            if entries:
+                shares.append(vk.memory_usage(index, samples=0) / entries)
         if shares:
             result["index_bytes"] = int(statistics.median(shares))
-        entry = vk.hget(index_key(sid[:TAG_LENGTH]), sid[TAG_LENGTH:])
-        result["_index_entry"] = entry
+        result["_index_entry"] = vk.zscore(index_key(sid), sid[BUCKET_LENGTH:]) is not None
     return result
 
 
@@ -386,6 +402,11 @@ def combine(rounds: list[dict], stats: ValkeyStats) -> dict:
     }
 
 
+def round_seconds(args, seconds: float | None = None) -> int:
+    """Seconds of one round of a loop point: wrk takes whole seconds (it rejects `-d0.5s`)."""
+    return max(1, round((seconds or args.seconds) / args.rounds))
+
+
 def interleaved(
     targets: dict[str, Running],
     stats: ValkeyStats,
@@ -394,30 +415,80 @@ def interleaved(
     cookies: dict[str, list[str]],
     levels=CONCURRENCY,
     seconds: float | None = None,
+    paths: dict[str, str] | None = None,
 ) -> dict[str, dict]:
-    """Loop on `path` for every target and level, in rounds that alternate the targets, so a
-    burst of load from elsewhere on a shared machine hits them all alike."""
-    rounds = 1 if args.quick else 4
-    seconds = seconds or args.seconds
+    """Loop on `path` for every target and level, in `args.rounds` rounds.
+
+    Paired: the first target is the reference (ours) and every other one is measured between
+    two measurements of it, back to back (ours, A, ours, B, ours, ...), so a burst of load from
+    elsewhere on a shared machine hits a pair alike. Each other target gets, per level, the
+    ratio (ours ÷ it) of every round, from the mean of the two reference measurements around
+    it: `paired` in its result, for req/s and for worker CPU per request (theirs ÷ ours, so
+    above 1 is better for ours in both). `paths` overrides `path` per target."""
+    names = list(targets)
+    ref, others = names[0], names[1:]
+    per_round = round_seconds(args, seconds)
     raw: dict[str, dict[str, list[dict]]] = {n: {str(c): [] for c in levels} for n in targets}
-    for _ in range(rounds):
+    pairs: dict[str, dict[str, list[tuple[dict, dict, dict]]]] = {
+        n: {str(c): [] for c in levels} for n in others
+    }
+
+    def measure(name: str, c: int) -> dict:
+        target_path = (paths or {}).get(name, path)
+        r = measure_loop(
+            targets[name], stats, args.loader, target_path, cookies[name], c, per_round
+        )
+        raw[name][str(c)].append(r)
+        return r
+
+    for _ in range(args.rounds):
         for c in levels:
-            for name, running in targets.items():
-                raw[name][str(c)].append(
-                    measure_loop(
-                        running, stats, args.loader, path, cookies[name], c, seconds / rounds
-                    )
-                )
+            before = measure(ref, c)
+            for name in others:
+                theirs = measure(name, c)
+                after = measure(ref, c)
+                pairs[name][str(c)].append((before, theirs, after))
+                before = after
     out: dict[str, dict] = {}
     for name in targets:
         out[name] = {c: combine(rs, stats) for c, rs in raw[name].items()}
         for c, r in out[name].items():
+            if name in pairs:
+                r["paired"] = paired_ratios(pairs[name][c])
             log(
-                f"    {name} {path} c={c}: {r['rps']:.0f} req/s, p50 {r['p50_ms']} p99 "
-                f"{r['p99_ms']} ms, cpu {r['cpu_ms_per_request']} ms/req, valkey "
-                f"{r['valkey_per_request']['commands']} cmds, {r['errors']} errors"
+                f"    {name} {(paths or {}).get(name, path)} c={c}: {r['rps']:.0f} req/s, p50 "
+                f"{r['p50_ms']} p99 {r['p99_ms']} ms, cpu {r['cpu_ms_per_request']} ms/req, "
+                f"valkey {r['valkey_per_request']['commands']} cmds, {r['errors']} errors"
+                + (f", ours ÷ this {r['paired']['rps']['median']}" if "paired" in r else "")
             )
     return out
+
+
+def _cpu_ms(r: dict) -> float:
+    return r["cpu_s"] * 1000 / max(r["requests"], 1)
+
+
+def paired_ratios(triples: list[tuple[dict, dict, dict]]) -> dict:
+    """Per round: ours (mean of the measurements just before and after) ÷ theirs in req/s, and
+    theirs ÷ ours in worker CPU per request; the median of the rounds and their range."""
+    rps = [((a["rps"] + b["rps"]) / 2) / t["rps"] for a, t, b in triples if t["rps"]]
+    cpu = [
+        _cpu_ms(t) / ((_cpu_ms(a) + _cpu_ms(b)) / 2)
+        for a, t, b in triples
+        if _cpu_ms(a) + _cpu_ms(b) > 0
+    ]
+
+    def summary(values: list[float]) -> dict:
+        if not values:
+            return {"median": None, "min": None, "max": None, "rounds": []}
+        return {
+            "median": round(statistics.median(values), 3),
+            "min": round(min(values), 3),
+            "max": round(max(values), 3),
+            "rounds": [round(v, 3) for v in values],
+        }
+
+    return {"rps": summary(rps), "cpu": summary(cpu)}
 
 
 def loops(
@@ -481,12 +552,13 @@ def scale_run(
     cookies: list[str],
 ) -> dict:
     """`count` sessions shaped like the users' (the bytes the store wrote: the session value
-    and its entry in a devices index), each as a passenger of its own (one index hash per
-    session, the costliest case), then cleaned up; the dashboard is measured just before and
-    with them present."""
+    and its entry in its bucket's owner index), each as a passenger of its own (tags spread
+    over the buckets as hashed tags are), then cleaned up; the dashboard is measured just
+    before and with them present."""
     real_key = sizes["_sid_example"][0]
     values = [vk.get(k) for k in sizes["_keys"]]
     entry = sizes.get("_index_entry")
+    expires_at = str(int(time.time() * 1000) + int(ttl_ms_of(vk, real_key))).encode()
     ttl_ms = str(max(vk.pttl(real_key), 60_000)).encode()
     # A tag per session (base 36, like the real ones, which are keyed hashes); every secret
     # starts with a random prefix, which is how the cleanup below finds what is left.
@@ -499,12 +571,17 @@ def scale_run(
         for i, (tag, secret) in enumerate(ids()):
             key = valkey_key(tag + secret).encode()
             yield (b"SET", key, values[i % len(values)], b"PX", ttl_ms)
-            if entry is not None:
+            if entry:
                 index = index_key(tag).encode()
-                yield (b"HSETEX", index, b"PX", ttl_ms, b"FIELDS", b"1", secret.encode(), entry)
+                member = (tag + secret)[BUCKET_LENGTH:].encode()
+                yield (b"ZADD", index, expires_at, member)
+                if i < 36**BUCKET_LENGTH:  # the first session of each bucket: its TTL
+                    yield (b"PEXPIRE", index, ttl_ms)
 
     before = loops(running, stats, args, "/", cookies, levels=(8, 32), seconds=args.seconds / 2)
-    shape = "flight_session:{<tag>}<secret>" + (" and its devices index entry" if entry else "")
+    shape = "flight_session:{<bucket>}<tag><secret>" + (
+        " and its owner index entry" if entry else ""
+    )
     log(f"  scale: writing {count:,} sessions, {shape} (pipelined)")
     memory_before = vk.info("memory")["used_memory"]
     started = time.perf_counter()
@@ -667,9 +744,15 @@ def run_configs(
             results[config.name], running[config.name], cookies[config.name], sizes[config.name] = (
                 prepare(config, env, vk, vk_port, stats, passports, out, mysql_url)
             )
-        log("dashboard loops, all configurations in turn")
+        log("dashboard loops, every configuration paired with ours, in rounds")
         for name, loop in interleaved(running, stats, args, "/", cookies).items():
             results[name]["dashboard"] = loop
+        floor_pair = {n: running[n] for n in ("ours", "flask") if n in running}
+        if floor_pair:
+            log("the floor (a one-line view, no session) of ours and Flask, paired")
+            jars = {name: [FLOOR_COOKIE] for name in floor_pair}
+            for name, loop in interleaved(floor_pair, stats, args, FLOOR, jars).items():
+                results[name]["floor"] = loop
         for config in configs:
             pa = check_parallel_adds(running[config.name].base, cookies[config.name][1])
             results[config.name]["parallel_adds"] = pa
@@ -681,6 +764,8 @@ def run_configs(
             ours, c = results["ours"], cookies["ours"]
             log("our store: flights page, server choice, profile, scale")
             ours["flights"] = loops(running["ours"], stats, args, "/flights/", c, levels=(1, 8))
+            if "flask" in results:
+                ours["granian_pair"] = granian_pair(env, stats, args, out, cookies)
             ours["servers"] = server_choice(env, stats, args, out, c, ours)
             if args.profile:
                 ours["profile"] = profile(running["ours"], args, c, out)
@@ -694,6 +779,33 @@ def run_configs(
         if mysql_url and any(c.needs_mysql for c in configs):
             clear_db_sessions(mysql_url)
     return results
+
+
+def granian_pair(env, stats, args, out, cookies: dict[str, list[str]]) -> dict:
+    """Ours and the Flask app both on granian (WSGI, 2 workers x 4 threads: the production
+    server), same sessions: dashboard and floor, paired in rounds as on gunicorn."""
+    server = SERVERS["granian4"]
+    running: dict[str, Running] = {}
+    results: dict[str, dict] = {}
+    try:
+        for name, app, cwd in (
+            ("ours", "flightsite.wsgi:application", ROOT),
+            ("flask", "app:app", BENCH / "flask_baseline"),
+        ):
+            log(f"  {name} on {server.label}")
+            running[name] = start_server(server, app, env, out / f"server-{name}-granian4.log", cwd)
+            load.loop(args.loader, running[name].base + "/", cookies[name], 8, 1)  # warm up
+            running[name].pids = descendants(running[name].process.pid)
+        jars = {name: cookies[name] for name in running}
+        dashboard = interleaved(running, stats, args, "/", jars)
+        floor_jars = {name: [FLOOR_COOKIE] for name in running}
+        floor = interleaved(running, stats, args, FLOOR, floor_jars)
+        for name in running:
+            results[name] = {"dashboard": dashboard[name], "floor": floor[name]}
+    finally:
+        for r in running.values():
+            stop(r.process)
+    return {"label": server.label, **results}
 
 
 def server_choice(env, stats, args, out, cookies, ours) -> dict:
@@ -783,7 +895,11 @@ def main() -> int:
         url = f"valkey://127.0.0.1:{vk_server.port}/0"
         env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "flightsite.settings",
+            # The site's settings plus the floor's URL (bench/bench_settings.py).
+            "DJANGO_SETTINGS_MODULE": "bench_settings",
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(BENCH), os.environ.get("PYTHONPATH", "")) if p
+            ),
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": "bench-only-" + "x" * 40,
             "VALKEY_URL": url,
@@ -806,6 +922,8 @@ def main() -> int:
                 "loader": args.loader,
                 "server": SERVERS["sync"].label,
                 "quick": args.quick,
+                "rounds": args.rounds,
+                "round_seconds": round_seconds(args),
             },
             "configs": {},
         }

@@ -68,17 +68,11 @@ class FlightQuerySet(models.QuerySet["Flight"]):
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = [dict(zip(FLIGHT_FIELDS, row, strict=True)) for row in cursor.fetchall()]
-        # The backend's own conversion of a DATETIME column (aware, in the connection's zone).
-        convert = getattr(connection.ops, "convert_datetimefield_value", None)
-        if convert is not None:
-            for row in rows:
-                row["departure"] = convert(row["departure"], None, connection)
-                row["arrival"] = convert(row["arrival"], None, connection)
         more = len(rows) > limit
         rows = rows[:limit]
         if before is not None:
             rows.reverse()
-        tz = timezone.get_current_timezone()
+        flights = queries.session_flights(connection, rows, timezone.get_current_timezone())
         ends: dict[str, Cursor] = {}
         if rows:
             ends = {
@@ -86,7 +80,7 @@ class FlightQuerySet(models.QuerySet["Flight"]):
                 "last": Cursor(rows[-1]["departure"], rows[-1]["flight_id"]),
             }
         return FlightPage(
-            [as_session_flight(r, tz) for r in rows],
+            flights,
             has_earlier=more if before is not None else after is not None,
             has_later=True if before is not None else more,
             **ends,

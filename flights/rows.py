@@ -12,30 +12,59 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Mapping
+from datetime import datetime, tzinfo
 from typing import Any
 
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.utils.translation import get_language
 from jinja2 import Environment
 from jinja2.ext import Extension
 from markupsafe import Markup, escape
 
-from flightsite.jinja2 import days_after, isodatetime
+from flightsite.jinja2 import zone_label
 from passengers.session import FLIGHT_FIELDS
+
+# Airport -> time zone (the catalog's zones: by IATA code and by airport name).
+Zones = Mapping[str, tzinfo]
 
 # Per process, for each of the two caches: ~40 pages of rows, ~1 KB a row.
 _CACHE_SIZE = 2048
 
 
-def flight_cells(flight: Mapping[str, Any], with_date: bool = False) -> Markup:
+def _zone_names(flight: Mapping[str, Any], zones: Zones | None) -> tuple[str, str]:
+    """The zones (IANA names, "" when unknown: the site's zone) of departure and arrival;
+    `zones` None: the catalog's (computed once per catalog, not per page)."""
+    if zones is None:
+        from .catalog import catalog  # the catalog imports the models: not at import time
+
+        zones = catalog().zones
+    found = []
+    for code, name in (("from_iata", "from_airport"), ("to_iata", "to_airport")):
+        zone = zones.get((flight.get(code) or "").strip().upper()) or zones.get(
+            flight.get(name) or ""
+        )
+        found.append(str(zone) if zone is not None else "")
+    return found[0], found[1]
+
+
+def flight_cells(
+    flight: Mapping[str, Any], with_date: bool = False, zones: Zones | None = None
+) -> Markup:
     """The six data cells (flight, from, to, departure, arrival, airline) of one flight, each on
     its own line; `with_date` adds the departure's weekday and date (the dashboard's rows may
-    span many days, the list's are one day)."""
+    span many days, the list's are one day). Times are the airports' local times, each with its
+    zone (`zones`, the catalog's; an airport not in it shows the site's zone, labelled)."""
     key = tuple(flight.get(name) for name in FLIGHT_FIELDS)
     # Weekday and month names depend on the language; the times alone do not.
-    return _cells(key, with_date, get_language() if with_date else None)
+    return _cells(
+        key, with_date, get_language() if with_date else None, *_zone_names(flight, zones)
+    )
 
 
-def list_row(flight: Mapping[str, Any], chosen: Collection[int], now_iso: str) -> Markup:
+def list_row(
+    flight: Mapping[str, Any], chosen: Collection[int], now_iso: str, zones: Zones | None = None
+) -> Markup:
     """The whole row of the flights list: the cells, then "Added" (in the passenger's flights),
     "Departed" (before `now_iso`, local ISO to the minute) or the add button, which submits the
     page's one form (#add-flight-form: one CSRF token a page, not one a row)."""
@@ -46,7 +75,7 @@ def list_row(flight: Mapping[str, Any], chosen: Collection[int], now_iso: str) -
         state = "departed"
     else:
         state = ""
-    return _list_row(key, state)
+    return _list_row(key, state, *_zone_names(flight, zones))
 
 
 class FlightRows(Extension):
@@ -66,7 +95,7 @@ _ACTIONS = {
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _list_row(key: tuple[Any, ...], state: str) -> Markup:
+def _list_row(key: tuple[Any, ...], state: str, from_zone: str, to_zone: str) -> Markup:
     flight_id, flightno = _text(key[0]), _text(key[1])
     if state == "chosen":
         action = '<span class="badge">Added</span>'
@@ -79,7 +108,7 @@ def _list_row(key: tuple[Any, ...], state: str) -> Markup:
         )
     return Markup(
         f'<tr id="flight-{flight_id}" data-flight-id="{flight_id}"{_ACTIONS[state]}>'
-        f'{_cells(key, False, None)}  <td class="action">{action}</td>\n</tr>\n'
+        f'{_cells(key, False, None, from_zone, to_zone)}  <td class="action">{action}</td>\n</tr>\n'
     )
 
 
@@ -95,30 +124,73 @@ def _airport(name: Any, iata: Any) -> str:
     return f'<span class="airport">{code}{name_html}</span>'
 
 
+def _at(value: Any, zone_name: str) -> datetime | None:
+    """A stored time (ISO, the site's local time, no offset) as an aware time in the airport's
+    zone (the site's zone when the airport's is unknown)."""
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=timezone.get_default_timezone())
+    if zone_name:
+        from zoneinfo import ZoneInfo
+
+        return parsed.astimezone(ZoneInfo(zone_name))
+    return parsed
+
+
+def _duration(minutes: int) -> str:
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def _clock(moment: datetime | None, raw: Any, prefix: str = "", title: str = "") -> str:
+    """<time> with the local time and, after it, the zone it is in ("07:55 CET")."""
+    if moment is None:
+        return _text(raw)
+    zone = zone_label(moment)
+    where = getattr(moment.tzinfo, "key", zone)
+    title_attr = f' title="{_text(title)}"' if title else ""
+    return (
+        f'<time datetime="{moment.isoformat(timespec="minutes")}"{title_attr}>{prefix}'
+        f'{moment:%H:%M}</time> <abbr class="tz" title="{_text(where)}">{_text(zone)}</abbr>'
+    )
+
+
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _cells(key: tuple[Any, ...], with_date: bool, language: str | None) -> Markup:
+def _cells(
+    key: tuple[Any, ...], with_date: bool, language: str | None, from_zone: str, to_zone: str
+) -> Markup:
     # `key`: the flight's values in FLIGHT_FIELDS order (the session layout's).
     (_id, flightno, from_airport, from_iata, to_airport, to_iata, departure, arrival, airline) = key
+    leaves, lands = _at(departure, from_zone), _at(arrival, to_zone)
     when = ""
-    if with_date:
+    if with_date and leaves is not None:
         when = (
-            f'<span class="date"><span class="weekday">{_text(isodatetime(departure, "D"))} '
-            f"</span>{_text(isodatetime(departure, 'j M'))}</span> "
+            f'<span class="date"><span class="weekday">{_text(date_format(leaves, "D"))} '
+            f"</span>{_text(date_format(leaves, 'j M'))}</span> "
         )
-    plus = days_after(arrival, departure)
-    later = ""
-    if plus:
-        later = (
-            f'<span class="plus-days" aria-hidden="true">+{plus}</span><span class="visually-'
-            f'hidden"> ({plus} day{"s" if plus > 1 else ""} later)</span>'
-        )
+    later, took = "", ""
+    if leaves is not None and lands is not None:
+        # "+1": the arrival's local date after the departure's local date (each airport's
+        # calendar); the flight time from the two instants, whatever the zones.
+        plus = (lands.date() - leaves.date()).days
+        if plus:
+            sign = "+" if plus > 0 else "\u2212"
+            later = (
+                f'<span class="plus-days" aria-hidden="true">{sign}{abs(plus)}</span><span '
+                f'class="visually-hidden"> ({abs(plus)} day{"s" if abs(plus) > 1 else ""} '
+                f"{'later' if plus > 0 else 'earlier'})</span>"
+            )
+        minutes = int((lands - leaves).total_seconds() // 60)
+        if minutes >= 0:
+            took = f"Flight time {_duration(minutes)}"
     return Markup(
         f'\n  <td class="flightno" data-label="Flight">{_text(flightno)}</td>\n'
         f'  <td class="place" data-label="From">{_airport(from_airport, from_iata)}</td>\n'
         f'  <td class="place" data-label="To">{_airport(to_airport, to_iata)}</td>\n'
-        f'  <td class="time" data-label="Departure"><time datetime="{_text(departure)}">'
-        f"{when}{_text(isodatetime(departure, 'H:i'))}</time></td>\n"
-        f'  <td class="time" data-label="Arrival"><time datetime="{_text(arrival)}">'
-        f"{_text(isodatetime(arrival, 'H:i'))}</time>{later}</td>\n"
+        f'  <td class="time" data-label="Departure">{_clock(leaves, departure, when)}</td>\n'
+        f'  <td class="time" data-label="Arrival">{_clock(lands, arrival, "", took)}{later}</td>\n'
         f'  <td class="airline" data-label="Airline">{_text(airline or "—")}</td>\n'
     )

@@ -8,11 +8,11 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import formats, timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from flightsite.errors import error_page
 from flightsite.http import never_cache
+from flightsite.jinja2 import moment_text, zone_label
 from passengers import session as sess
 from passengers.decorators import passenger_required
 from valkey_sessions import SessionConflict
@@ -56,6 +56,10 @@ def flight_list(request: HttpRequest) -> HttpResponse:
         # The <datalist>'s options, rendered once per catalog.
         "suggestions": cat.datalist_options if len(cat.suggestions) <= MAX_SUGGESTIONS else "",
         "now_iso": window.now.isoformat()[:16],
+        "message_places": (),
+        "zones": cat.zones,  # each airport's time zone, found once per catalog
+        # Whose clock the days and the list's headings follow (each row says its own).
+        "site_zone": zone_label(window.now),
     }
     if not form.is_valid():
         return render(request, "flights/list.html", context, status=form.status())
@@ -82,6 +86,8 @@ def flight_list(request: HttpRequest) -> HttpResponse:
             "to_match": to_match,
             "first_page_of_today": form.is_first_page_of_today(),
             "filtered": bool(from_match or to_match),
+            # An add's message is shown under its row when the row is on this page.
+            "message_places": {f"flight-{f['flight_id']}" for f in page.flights},
         }
     )
     return render(request, "flights/list.html", context)
@@ -97,8 +103,15 @@ def _back_to_list(request: HttpRequest, flight_id: int) -> str:
     return _list_url(form.query() if form.is_valid() else "", flight_id)
 
 
+def _resume_add(request: HttpRequest) -> str:
+    """Where a login brings an add from an ended session: its list page, at its row (the
+    passenger presses Add again: nothing is added to a session they may not want back)."""
+    flight_id = _flight_id(request)
+    return _back_to_list(request, flight_id) if flight_id is not None else _list_url()
+
+
 @require_POST
-@passenger_required
+@passenger_required(not_done="The flight was not added.", resume=_resume_add)
 def add_flight(request: HttpRequest) -> HttpResponse:
     """Add a flight the site offers: one that exists and has not departed yet (the flights
     list shows departed flights of today, behind "earlier", without an add button)."""
@@ -106,14 +119,16 @@ def add_flight(request: HttpRequest) -> HttpResponse:
     if flight_id is None:
         return error_page(request, 400, "That is not a valid flight.")
     back = _back_to_list(request, flight_id)
+    at = f"at:flight-{flight_id}"  # said under the flight's row, where the page comes back to
     if sess.has_flight(request.session, flight_id):
-        messages.info(request, "This flight is already in your flights.")
+        messages.info(request, "This flight is already in your flights.", extra_tags=at)
         return redirect(back)
     if len(sess.flights(request.session)) >= settings.MAX_FLIGHTS_PER_SESSION:
         messages.warning(
             request,
             f"You can keep at most {settings.MAX_FLIGHTS_PER_SESSION} flights. "
             "Remove one from your dashboard first.",
+            extra_tags=at,
         )
         return redirect(back)
     found = Flight.objects.for_session(flight_id)
@@ -123,7 +138,7 @@ def add_flight(request: HttpRequest) -> HttpResponse:
         )
     flight, departure = found
     if departure < queries.now_to_the_minute():
-        when = formats.date_format(timezone.localtime(departure), "j M Y, H:i")
+        when = moment_text(departure)
         return error_page(
             request,
             400,
@@ -137,22 +152,25 @@ def add_flight(request: HttpRequest) -> HttpResponse:
         # moment, pushing this one over the limit, gets the same message as above.
         request.session.save()
     except SessionConflict as exc:
-        messages.warning(request, exc.user_message)
+        messages.warning(request, exc.user_message, extra_tags=at)
         return redirect(back)
     messages.success(
-        request, f"Flight {flight['flightno']} to {flight['to_airport']} added to your flights."
+        request,
+        f"Flight {flight['flightno']} to {flight['to_airport']} added to your flights.",
+        extra_tags=at,
     )
     return redirect(back)
 
 
 @require_POST
-@passenger_required
+@passenger_required(not_done="Nothing was removed.", resume=lambda request: "/")
 def remove_flight(request: HttpRequest) -> HttpResponse:
     flight_id = _flight_id(request)
     if flight_id is None:
         return error_page(request, 400, "That is not a valid flight.")
+    # Said in the flights card, where the page comes back to (not at the top of the page).
     if sess.remove_flight(request.session, flight_id):
-        messages.success(request, "Flight removed from your flights.")
+        messages.success(request, "Flight removed from your flights.", extra_tags="at:my-flights")
     else:
-        messages.info(request, "That flight was not in your flights.")
-    return redirect("passengers:dashboard")
+        messages.info(request, "That flight was not in your flights.", extra_tags="at:my-flights")
+    return redirect(reverse("passengers:dashboard") + "#my-flights")

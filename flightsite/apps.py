@@ -53,17 +53,39 @@ def _find_embedded_valkey() -> None:
 
 
 def _restore_sync_cache_close() -> None:
-    """Undo django-valkey's swap of Django's `close_caches` for an async receiver.
+    """Undo django-valkey's swap of Django's `close_caches` for an async receiver, and connect
+    Django's only if a cache has something to close.
 
     django_valkey.base (0.4) connects `close_async_caches` (a coroutine) to request_finished as a
     workaround for async caches (Django #36047). In a sync WSGI worker, one async receiver makes
     every request_finished run through async_to_sync, which starts a thread per request: about
     1 ms of CPU per request, more than the whole dashboard view. We use only sync caches, whose
-    close() is Django's plain receiver's job.
+    close() is Django's plain receiver's job — and django-valkey's close() does nothing unless
+    CLOSE_CONNECTION is set (its pools are kept for the next request), so with only such caches
+    no receiver runs at all (~10 us a request: docs/performance.md).
     """
     from django.core import signals
     from django.core.cache import close_caches
     from django_valkey import base
 
     signals.request_finished.disconnect(base.close_async_caches)
-    signals.request_finished.connect(close_caches)
+    if any(_cache_needs_close(config) for config in settings_caches().values()):
+        signals.request_finished.connect(close_caches)
+
+
+def settings_caches() -> dict[str, dict[str, object]]:
+    from django.conf import settings
+
+    caches: dict[str, dict[str, object]] = settings.CACHES
+    return caches
+
+
+def _cache_needs_close(config: dict[str, object]) -> bool:
+    """Whether a cache's close() after each request does anything."""
+    from django.conf import settings
+
+    if not str(config.get("BACKEND", "")).startswith("django_valkey."):
+        return True  # another backend (memcached's close() ends its connections)
+    options = config.get("OPTIONS") or {}
+    default = getattr(settings, "DJANGO_VALKEY_CLOSE_CONNECTION", False)
+    return bool(options.get("CLOSE_CONNECTION", default) if isinstance(options, dict) else default)

@@ -7,6 +7,9 @@ typed. Views and middleware both use these.
 from __future__ import annotations
 
 import logging
+import math
+import threading
+import time
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +17,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
+
+from flightsite.outages import DatabaseCircuitOpen, ValkeyCircuitOpen
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +89,10 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 
 def retry_after() -> int:
-    """Seconds a client should wait: the breaker's open time (a retry sooner fails fast)."""
-    return max(1, round(settings.BREAKER_RESET_SECONDS))
+    """Seconds a client should wait: the breaker probes every BREAKER_PROBE_SECONDS, so the
+    site serves again about that long after the dependency is back (Retry-After is whole
+    seconds: at least 1)."""
+    return max(1, math.ceil(settings.BREAKER_PROBE_SECONDS))
 
 
 def unavailable(reason: str) -> HttpResponse:
@@ -97,13 +104,42 @@ def unavailable(reason: str) -> HttpResponse:
     return response
 
 
+class _OutageLog:
+    """One warning per kind of failure per LOG_EVERY seconds, with how many 503s it stands for:
+    an outage under load is thousands of 503s, and a refusal by an open circuit breaker is
+    never logged here (the breaker logs its open and close, with counts)."""
+
+    LOG_EVERY = 10.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # -> (last logged, unlogged)
+
+    def __call__(self, what: str, exc: BaseException) -> None:
+        if isinstance(exc, (ValkeyCircuitOpen, DatabaseCircuitOpen)):
+            return
+        key = (what, type(exc).__name__)
+        now = time.monotonic()
+        with self._lock:
+            last, unlogged = self._seen.get(key, (-self.LOG_EVERY, 0))
+            if now - last < self.LOG_EVERY:
+                self._seen[key] = (last, unlogged + 1)
+                return
+            self._seen[key] = (now, 0)
+        more = f" ({unlogged} more like it since the last line)" if unlogged else ""
+        logger.warning("%s unavailable: %s: %s%s", what, type(exc).__name__, exc, more)
+
+
+log_outage = _OutageLog()
+
+
 def store_unavailable(exc: BaseException) -> HttpResponse:
-    logger.error("Session store unavailable: %s", exc)
+    log_outage("Session store", exc)
     return unavailable("session store")
 
 
 def database_unavailable(exc: BaseException) -> HttpResponse:
-    logger.error("Database unavailable: %s", exc)
+    log_outage("Database", exc)
     return unavailable("flight database")
 
 

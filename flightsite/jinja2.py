@@ -7,6 +7,7 @@ Templates get, besides their view's context:
   token once per page), ``csrf_token``;
 - from the context processors in settings: ``messages``, ``current_passenger``;
 - globals: ``url(name, *args, **kwargs)`` (reverse), ``static(path)``, ``icon(name)``,
+  ``timestamp(moment, "j M Y, H:i")`` (a time with its zone: "3 Dec 2026, 19:05 UTC"),
   ``flight_cells(flight, with_date=False)``, ``list_row(flight, chosen, now_iso)``
   (flights/rows.py);
 - filters: ``date(value, "l j F Y")``, ``isodatetime(value, "H:i")``,
@@ -34,7 +35,7 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import formats, timezone
 from django.utils.dateformat import format as date_format
 from django.utils.text import capfirst
-from jinja2 import Environment
+from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache
 from markupsafe import Markup
 
 # Inline SVG icons (no icon font, no CDN), decorative only: {{ icon("plane") }}. The markup,
@@ -80,6 +81,75 @@ def isodatetime(value: str | None, fmt: str = "D j M, H:i") -> str:
     if timezone.is_aware(parsed):
         parsed = timezone.localtime(parsed)
     return date_format(parsed, fmt)
+
+
+def zone_label(moment: datetime) -> str:
+    """The zone of an aware time as people read it: "CET", "EST", "UTC"; zones without a
+    common abbreviation (tzdata writes "-03") as "UTC-3", "UTC+5:30"."""
+    name = moment.tzname() or ""
+    if name and name[0] not in "+-":
+        return name
+    offset = moment.utcoffset()
+    if offset is None:
+        return name
+    minutes = int(offset.total_seconds() // 60)
+    if minutes == 0:
+        return "UTC"
+    hours, rest = divmod(abs(minutes), 60)
+    sign = "+" if minutes > 0 else "\u2212"  # a minus sign, not a hyphen
+    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+def moment_text(value: datetime, fmt: str = "j M Y, H:i") -> str:
+    """An aware time in the site's zone as text with the zone: "3 Dec 2026, 19:05 UTC"."""
+    local = timezone.localtime(value)
+    return f"{date_format(local, fmt)} {zone_label(local)}"
+
+
+def timestamp(value: datetime | str | None, fmt: str = "j M Y, H:i") -> Markup:
+    """A moment for people, saying whose clock it is: <time datetime="…">3 Dec 2026, 19:05
+    UTC</time> (the site's time zone, TIME_ZONE, with its abbreviation)."""
+    if not value:
+        return Markup("—")
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return Markup("{}").format(value)
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, timezone.get_default_timezone())
+    local = timezone.localtime(value)
+    return Markup('<time datetime="{}">{} {}</time>').format(
+        local.isoformat(timespec="seconds"), date_format(local, fmt), zone_label(local)
+    )
+
+
+# A flash message shown where its change happened rather than at the top of the page: the view
+# adds it with extra_tags="at:<place>" (e.g. "at:flight-1534"), the page that shows that place
+# lists it in `message_places` and renders messages_at(messages, place) there.
+MESSAGE_PLACE_PREFIX = "at:"
+
+
+def message_place(message: Any) -> str:
+    for tag in (getattr(message, "extra_tags", "") or "").split():
+        if tag.startswith(MESSAGE_PLACE_PREFIX):
+            return tag[len(MESSAGE_PLACE_PREFIX) :]
+    return ""
+
+
+def messages_by_place(messages: Any) -> dict[str, list[Any]]:
+    """The messages that have a place, by place (read once per page, not once per row)."""
+    placed: dict[str, list[Any]] = {}
+    for message in messages or ():
+        place = message_place(message)
+        if place:
+            placed.setdefault(place, []).append(message)
+    return placed
+
+
+def messages_elsewhere(messages: Any, places: Any) -> list[Any]:
+    """The messages for the top of the page: those of no place this page shows."""
+    return [m for m in messages or () if message_place(m) not in (places or ())]
 
 
 def days_after(value: str | None, reference: str | None) -> int:
@@ -210,13 +280,36 @@ class SiteEnvironment(Environment):
         return super().getattr(obj, attribute)
 
 
+def _bytecode_cache() -> BytecodeCache | None:
+    """Compiled templates kept on disk (a directory of this user's in the temp dir), so a new
+    worker process does not compile every template again; None if there is nowhere to write."""
+    try:
+        return FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
+        return None
+
+
 def environment(**options: Any) -> Environment:
     # Keep the final newline of a template (Django templates do): same HTML as before the move.
     options.setdefault("keep_trailing_newline", True)
+    # Django's backend sets auto_reload = DEBUG: in production a template is compiled once per
+    # process and never checked for changes; the bytecode cache spares new workers compiling.
+    if not options.get("auto_reload"):
+        options.setdefault("bytecode_cache", _bytecode_cache())
     # Apps add their own globals and filters as Jinja extensions named in TEMPLATES' OPTIONS
     # ("extensions"), which this environment instantiates: the project names no app.
     env = SiteEnvironment(**options)
-    env.globals.update({"url": url, "static": static_url, "icon": icon})
+    env.globals.update(
+        {
+            "url": url,
+            "static": static_url,
+            "icon": icon,
+            "timestamp": timestamp,
+            "moment_text": moment_text,
+            "messages_by_place": messages_by_place,
+            "messages_elsewhere": messages_elsewhere,
+        }
+    )
     env.filters.update(
         {
             "date": date_filter,

@@ -4,15 +4,18 @@ decided in flightsite/outages.py, the responses are flightsite/errors.py's."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject, empty
 
 from flightsite.errors import (
     conflict,
@@ -22,6 +25,7 @@ from flightsite.errors import (
     store_unavailable,
 )
 from flightsite.outages import STORE_ERRORS, is_db_outage, is_store_outage
+from flightsite.proxies import proxy_watch, resolve_client
 from valkey_sessions import SessionConflict
 
 logger = logging.getLogger(__name__)
@@ -79,43 +83,31 @@ class ValkeySessionMiddleware(SessionMiddleware):
             return session_ended()
 
 
-def client_address(
-    remote_addr: str,
-    forwarded_for: str,
-    trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
-) -> str:
-    """The client's address: walk X-Forwarded-For from the right (the entry our own proxy
-    added) past every trusted proxy; the first untrusted address is the client. Anything a
-    client wrote further left is ignored, so it cannot choose its own address."""
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()] if forwarded_for else []
-    current = remote_addr
-    while True:
-        try:
-            address = ipaddress.ip_address(current)
-        except ValueError:
-            return current  # not an address (garbage from a proxy): use it as it is
-        if not any(address in network for network in trusted) or not hops:
-            return current
-        current = hops.pop()
-
-
 class TrustedProxyMiddleware:
     """Behind a reverse proxy every request comes from the proxy's address. When
     DJANGO_TRUSTED_PROXIES lists it, REMOTE_ADDR becomes the client's address from
-    X-Forwarded-For (so the login throttle counts clients, not the proxy). Off by default:
-    X-Forwarded-For is then ignored, as a client can send anything in it."""
+    X-Forwarded-For (so the login throttle counts clients, not the proxy). Otherwise the header
+    is ignored (a client can send anything in it) and the peer is the client; a proxy that is
+    not trusted is noticed (ProxyWatch)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.trusted = settings.TRUSTED_PROXIES
+        # Always in the chain, also when no proxy is trusted: the watch must see a proxy the
+        # site does not trust (costs a dict lookup per request without X-Forwarded-For).
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if self.trusted:
-            meta = request.META
-            meta["flightsite.proxy_addr"] = meta.get("REMOTE_ADDR", "")
-            meta["REMOTE_ADDR"] = client_address(
-                meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""), self.trusted
-            )
+        meta = request.META
+        forwarded_for = meta.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded_for:
+            peer = meta.get("REMOTE_ADDR", "")
+            client, unbelieved = resolve_client(peer, forwarded_for, self.trusted)
+            if client != peer:
+                meta["flightsite.proxy_addr"] = peer
+                meta["REMOTE_ADDR"] = client
+            proxy_watch.observe(client, unbelieved)
+        elif proxy_watch.streak:
+            proxy_watch.observe(meta.get("REMOTE_ADDR", ""), 0)
         return self.get_response(request)
 
 
@@ -135,3 +127,47 @@ class MethodNotAllowedPageMiddleware:
             page["Allow"] = allowed
             return page
         return response
+
+
+class HealthCheckMiddleware:
+    """GET/HEAD /healthz answered before anything that reads the session, checks CSRF or sets
+    up messages (flightsite/health.py): a load balancer polls it every few seconds and it needs
+    none of that. Other methods go on to the URL conf (and its 405 page)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        from flightsite.health import healthz  # the view, with its never_cache headers
+
+        self.get_response = get_response
+        self.healthz = healthz
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == "/healthz" and request.method in ("GET", "HEAD"):
+            response = self.healthz(request)
+            response.headers["Content-Length"] = str(len(response.content))
+            return response
+        return self.get_response(request)
+
+
+class AdminAuthenticationMiddleware(AuthenticationMiddleware):
+    """Django's AuthenticationMiddleware (request.user) for the admin only: the site's own pages
+    know passengers by their session, never a django.contrib.auth user, so they skip it. The
+    admin's system check (admin.E408) accepts the subclass."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        if request.path_info.startswith("/admin/"):
+            super().process_request(request)
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """Django's MessageMiddleware with the storage made on first use: a response that neither
+    shows nor adds a message (a redirect, JSON, an error page without messages) builds no
+    storage and writes no cookie. Pages that render the messages still read the cookie."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        storage = getattr(request, "_messages", None)
+        if isinstance(storage, SimpleLazyObject) and storage._wrapped is empty:  # type: ignore[attr-defined]
+            return response  # never used in this request: nothing to store
+        return super().process_response(request, response)

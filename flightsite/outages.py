@@ -19,22 +19,28 @@ about the query itself (unknown column, syntax) stays a 500 even though MySQLdb 
 as OperationalError.
 
 The breaker (per process, per dependency): after `BREAKER_FAILURES` consecutive connection
-failures or timeouts the dependency is "open" for `BREAKER_RESET_SECONDS`: calls fail at once
-(503 in a millisecond instead of a socket timeout each, so a hung dependency does not hold every
-worker). Then one call probes; success closes it, failure opens it again. Only failures that
-cost time count: an `OOM` or `NOPERM` answer comes back at once and proves the server is alive.
+failures or timeouts the dependency is "open": calls fail at once (503 in a millisecond instead
+of a socket timeout each, so a hung dependency does not hold every worker). While open, a
+background thread probes it every `BREAKER_PROBE_SECONDS` (a PING, a bare connect) and closes it
+on the first answer, so the site serves again within about that time after the dependency is
+back, and no user request is spent on probing. Only failures that cost time count: an `OOM` or
+`NOPERM` answer comes back at once and proves the server is alive.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import valkey
 import valkey.client
+import valkey.cluster
 import valkey.exceptions as vx
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -144,88 +150,212 @@ def is_db_outage(exc: BaseException) -> bool:
 
 
 # --- circuit breaker ---------------------------------------------------------------------------
-class Breaker:
-    """Consecutive-failure circuit breaker (thread-safe, per process)."""
+Clock = Callable[[], float]
 
-    # Seconds on a monotonic clock: the tests move it forward instead of sleeping.
+
+class Breaker:
+    """Consecutive-failure circuit breaker (thread-safe, per process).
+
+    Closed: every call goes through. After `threshold` connection failures or timeouts in a row
+    it opens: calls fail at once (a 503 in a millisecond, not a socket timeout each). While
+    open, the dependency is probed every `probe_seconds`:
+    - with a `probe` (a cheap call that bypasses the breaker: PING, a bare connect), by one
+      background thread, so no request ever waits on a dead dependency and the first request
+      after the probe succeeds is served (the outage ends at most `probe_seconds` plus one
+      round trip after the dependency is back);
+    - without one, by letting one request through every `probe_seconds` (half-open).
+    One log line per transition, with counts (requests refused while open, probes), never one
+    per refused request. `clock` is injectable for tests.
+    """
+
+    # Seconds on a monotonic clock: tests move it forward instead of sleeping (the class's, or
+    # one given to a breaker).
     clock: Callable[[], float] = staticmethod(time.monotonic)
 
     def __init__(
-        self, name: str, failures: int, reset_seconds: float, error: Callable[[str], Exception]
+        self,
+        name: str,
+        failures: int,
+        probe_seconds: float,
+        error: Callable[[str], Exception],
+        probe: Callable[[], object] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.name = name
         self.threshold = failures  # 0 turns the breaker off
-        self.reset_seconds = reset_seconds
+        self.probe_seconds = probe_seconds
         self.error = error
+        self.probe = probe
+        if clock is not None:
+            self.clock = clock
         self.failures = 0
-        self.open_until: float | None = None
+        self.opened_at: float | None = None  # None: closed
+        self.next_probe = 0.0  # half-open without a background probe: when a request may try
+        self.refused = 0  # requests refused in the current open period
+        self.probes = 0  # probes that failed in the current open period
+        self.last_error = ""
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._prober: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._closed.set()
+        # Connection pools of this dependency (Valkey): their idle connections are dropped when
+        # a probe closes the breaker, so that none left over from before a restart fails the
+        # first requests (and opens the breaker again).
+        self.pools: weakref.WeakSet[Any] = weakref.WeakSet()
 
     @property
     def is_open(self) -> bool:
-        return self.open_until is not None and self.clock() < self.open_until
+        return self.opened_at is not None
+
+    @property
+    def state(self) -> str:
+        return "open" if self.opened_at is not None else "closed"
 
     def allow(self) -> None:
-        """Raise at once while open; after the reset time let one caller through as the probe
-        (the others keep failing fast until it reports)."""
-        if self.open_until is None:
+        """Raise at once while open. Without a background probe, let one caller through every
+        `probe_seconds` as the probe (the others keep failing fast)."""
+        if self.opened_at is None:
             return
         with self._lock:
-            now = self.clock()
-            if self.open_until is None:
+            if self.opened_at is None:
                 return
-            if now < self.open_until:
-                raise self.error(f"{self.name}: circuit open after {self.failures} failures")
-            self.open_until = now + self.reset_seconds  # this caller probes
-            logger.info("%s: probing after %.0f s open", self.name, self.reset_seconds)
+            if self.probe is None and self.clock() >= self.next_probe:
+                self.next_probe = self.clock() + self.probe_seconds  # this caller probes
+                return
+            self.refused += 1
+        raise self.error(f"{self.name}: circuit open after {self.failures} failures")
 
     def success(self) -> None:
-        if self.failures or self.open_until is not None:
+        if self.failures or self.opened_at is not None:
             with self._lock:
-                if self.open_until is not None:
-                    logger.warning("%s: circuit closed, dependency answers again", self.name)
-                self.failures = 0
-                self.open_until = None
+                self._close("a request")
 
-    def failure(self) -> None:
+    def failure(self, error: BaseException | str = "") -> None:
         if not self.threshold:
             return
         with self._lock:
             self.failures += 1
-            if self.failures >= self.threshold:
-                if self.open_until is None:
-                    logger.error(
-                        "%s: circuit open for %.0f s after %d failures in a row",
-                        self.name,
-                        self.reset_seconds,
-                        self.failures,
-                    )
-                self.open_until = self.clock() + self.reset_seconds
+            self.last_error = str(error)[:200]
+            if self.opened_at is not None:
+                if self.probe is None:  # the request that probed failed: wait again
+                    self.probes += 1
+                    self.next_probe = self.clock() + self.probe_seconds
+                return
+            if self.failures < self.threshold:
+                return
+            self.opened_at = self.clock()
+            self._closed.clear()
+            self.next_probe = self.opened_at + self.probe_seconds
+            self.refused = self.probes = 0
+            logger.error(
+                "%s: circuit open after %d failures in a row (%s); probing every %.2g s",
+                self.name,
+                self.failures,
+                self.last_error or "no detail",
+                self.probe_seconds,
+            )
+            if self.probe is not None and self._prober is None and not self._stop.is_set():
+                self._prober = threading.Thread(
+                    target=self._probe_loop, name=f"breaker probe: {self.name}", daemon=True
+                )
+                self._prober.start()
+
+    def _close(self, by: str) -> None:
+        """Close (lock held); one line if it was open."""
+        if self.opened_at is not None:
+            logger.warning(
+                "%s: circuit closed after %.2f s open (%s answered): %d requests refused, "
+                "%d failed probes",
+                self.name,
+                self.clock() - self.opened_at,
+                by,
+                self.refused,
+                self.probes,
+            )
+        self.failures = 0
+        self.opened_at = None
+        self._closed.set()
+
+    def wait_closed(self, timeout: float) -> bool:
+        """Block until the breaker is closed (True) or `timeout` passed (False)."""
+        return self._closed.wait(timeout)
+
+    def probe_once(self) -> bool:
+        """Try the dependency once, bypassing the breaker; close on success. True when closed."""
+        assert self.probe is not None
+        try:
+            self.probe()
+        except Exception as exc:  # any failure keeps it open; the next probe tries again
+            with self._lock:
+                self.probes += 1
+                self.last_error = str(exc)[:200]
+            return False
+        with self._lock:
+            self._close("a probe")
+        return True
+
+    def _probe_loop(self) -> None:
+        # Ends only under the lock, when closed: a breaker that reopens while this thread is
+        # finishing is either still probed by it or sees no prober and starts a new one.
+        try:
+            while not self._stop.wait(self.probe_seconds):
+                if self.opened_at is not None and self.probe_once():
+                    for pool in list(self.pools):  # after the outage, no stale connection
+                        with contextlib.suppress(Exception):
+                            pool.disconnect(inuse_connections=False)
+                with self._lock:
+                    if self.opened_at is None:
+                        self._prober = None
+                        return
+        finally:
+            with self._lock:
+                if self._stop.is_set():
+                    self._prober = None
+
+    def stop(self) -> None:
+        """End the background probe (tests: reset_breakers)."""
+        self._stop.set()
 
 
 _breakers: dict[str, Breaker] = {}
 _breakers_lock = threading.Lock()
 
 
-def get_breaker(name: str, error: Callable[[str], Exception]) -> Breaker:
-    """The process-wide breaker called `name` (created on first use from the settings)."""
+def get_breaker(
+    name: str, error: Callable[[str], Exception], probe: Callable[[], object] | None = None
+) -> Breaker:
+    """The process-wide breaker called `name` (created on first use from the settings; `probe`
+    is only used when it is created)."""
     found = _breakers.get(name)
     if found is None:
         with _breakers_lock:
             found = _breakers.setdefault(
                 name,
-                Breaker(name, settings.BREAKER_FAILURES, settings.BREAKER_RESET_SECONDS, error),
+                Breaker(
+                    name,
+                    settings.BREAKER_FAILURES,
+                    settings.BREAKER_PROBE_SECONDS,
+                    error,
+                    probe,
+                ),
             )
     return found
 
 
+def breakers() -> list[Breaker]:
+    return list(_breakers.values())
+
+
 def open_breakers() -> list[str]:
-    return [b.name for b in list(_breakers.values()) if b.is_open]
+    return [b.name for b in breakers() if b.is_open]
 
 
 def reset_breakers() -> None:
     """Forget every breaker (tests; the next use reads the settings again)."""
     with _breakers_lock:
+        for breaker in _breakers.values():
+            breaker.stop()
         _breakers.clear()
 
 
@@ -242,8 +372,8 @@ class BreakerPipeline(valkey.client.Pipeline):
         guard.allow()
         try:
             result: list[Any] = super().execute(raise_on_error)  # type: ignore[no-untyped-call]
-        except (vx.ConnectionError, vx.TimeoutError, TimeoutError):
-            guard.failure()
+        except (vx.ConnectionError, vx.TimeoutError, TimeoutError) as exc:
+            guard.failure(exc)
             raise
         guard.success()
         return result
@@ -263,10 +393,19 @@ class BreakerValkey(valkey.Valkey):
         params = self.connection_pool.connection_kwargs
         where = params.get("path") or f"{params.get('host')}:{params.get('port')}"
         self._breaker_name = f"valkey {where}"
+        self._registered_with: Breaker | None = None
 
     @property
     def breaker(self) -> Breaker:
-        return get_breaker(self._breaker_name, ValkeyCircuitOpen)
+        guard = get_breaker(self._breaker_name, ValkeyCircuitOpen, self._ping)
+        if guard is not self._registered_with:  # once per breaker (tests reset them)
+            guard.pools.add(self.connection_pool)
+            self._registered_with = guard
+        return guard
+
+    def _ping(self) -> object:
+        """The background probe: PING past the breaker, on a connection of the same pool."""
+        return super().execute_command("PING")  # type: ignore[no-untyped-call]
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> BreakerPipeline:
         pipe = BreakerPipeline(  # type: ignore[no-untyped-call]
@@ -286,10 +425,49 @@ class BreakerValkey(valkey.Valkey):
                 # reconnects to the new one. A role change, not a dead server.
                 guard.success()
             else:
-                guard.failure()
+                guard.failure(exc)
             raise
         except vx.ValkeyError:
             guard.success()  # it answered (OOM, NOPERM, WRONGTYPE...): alive
+            raise
+        guard.success()
+        return result
+
+
+def _ping_node(cluster: valkey.cluster.ValkeyCluster, host: str, port: int) -> None:
+    """A cluster node's background probe: PING on the node's own client (past the breaker),
+    then its idle connections dropped (none left over from before a restart)."""
+    node = cluster.get_node(host=host, port=port)
+    client = node.valkey_connection if node is not None else None
+    if client is None:
+        raise vx.ConnectionError(f"{host}:{port} is not a node of the cluster now")
+    client.ping()
+    client.connection_pool.disconnect(inuse_connections=False)
+
+
+class BreakerValkeyCluster(valkey.cluster.ValkeyCluster):
+    """valkey.cluster.ValkeyCluster whose commands go through a breaker per node.
+
+    django-valkey's BASE_CLIENT_CLASS on a cluster. Per node, not per cluster: a master down
+    makes its own slots fail fast while every other slot is served (tests/test_cluster.py).
+    The node is the one the command is sent to first; redirections are the cluster client's.
+    """
+
+    def _execute_command(self, target_node: Any, *args: Any, **kwargs: Any) -> Any:
+        host, port = target_node.host, target_node.port
+        guard = get_breaker(
+            f"valkey {host}:{port}",
+            ValkeyCircuitOpen,
+            functools.partial(_ping_node, self, host, port),
+        )
+        guard.allow()
+        try:
+            result = super()._execute_command(target_node, *args, **kwargs)  # type: ignore[no-untyped-call]
+        except (vx.ConnectionError, vx.TimeoutError, TimeoutError) as exc:
+            guard.failure(exc)
+            raise
+        except vx.ValkeyError:
+            guard.success()  # it answered (CLUSTERDOWN, MOVED, OOM...): alive
             raise
         guard.success()
         return result

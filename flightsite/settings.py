@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 
 from flightsite import valkey_config
@@ -99,17 +100,25 @@ INSTALLED_APPS = [
     "weather",
 ]
 
+# Only what each request needs, cheapest first (docs/performance.md): static files and the
+# health check are answered before anything reads the session, checks CSRF or sets up
+# messages; the admin alone gets django.contrib.auth's request.user; the message storage is
+# made only when a page uses it. TrustedProxyMiddleware stays: it notices an untrusted proxy.
 MIDDLEWARE = [
     "flightsite.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy and Permissions-Policy on every response (settings below).
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "flightsite.middleware.HealthCheckMiddleware",
     "flightsite.middleware.ValkeySessionMiddleware",
     "flightsite.middleware.MethodNotAllowedPageMiddleware",
     "flightsite.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "flightsite.middleware.AdminAuthenticationMiddleware",
+    "flightsite.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -244,15 +253,22 @@ CACHES = {
 }
 
 # --- circuit breaker (flightsite/outages.py) ---------------------------------------------------
-# After this many connection failures or timeouts in a row, a dependency (each Valkey alias,
-# each MySQL database) is skipped for BREAKER_RESET_SECONDS: requests that need it get a 503
-# at once, then one request probes. Per worker process. 0 failures turns it off.
+# After this many connection failures or timeouts in a row, a dependency (each Valkey server,
+# each MySQL database) is "open": requests that need it get a 503 at once, while a background
+# thread probes it every BREAKER_PROBE_SECONDS and closes it on the first answer (so the site is
+# back at most about that long after the dependency). Per worker process. 0 failures: off.
 BREAKER_FAILURES = env.int("BREAKER_FAILURES", 3, minimum=0)
-BREAKER_RESET_SECONDS = env.float("BREAKER_RESET_SECONDS", 5.0, minimum=0.1)
+BREAKER_PROBE_SECONDS = env.float("BREAKER_PROBE_SECONDS", 0.2, minimum=0.01)
+# /healthz answers within this many seconds whatever its checks do (flightsite/health.py).
+HEALTH_BUDGET = env.float("HEALTH_BUDGET", 2.0, minimum=0.1)
 
-# FLIGHTSITE_SESSION_ENGINE is for the benchmark only (bench/run.py compares Django's engines
-# against ours); the site is built and tested for valkey_sessions.
-SESSION_ENGINE = env.str("FLIGHTSITE_SESSION_ENGINE", "valkey_sessions")
+# valkey_sessions (ours), or Django's stock "django.contrib.sessions.backends.cache" on the
+# same django-valkey alias: the whole passenger flow runs on either (the list of devices and
+# the admin's live sessions need ours, and say so). FLIGHTSITE_SESSION_ENGINE is the older
+# name bench/run.py sets (it also compares Django's db engines).
+SESSION_ENGINE = env.str("SESSION_ENGINE") or env.str(
+    "FLIGHTSITE_SESSION_ENGINE", "valkey_sessions"
+)
 if SESSION_ENGINE.endswith((".db", ".cached_db")):  # bench only: their table, and only then
     INSTALLED_APPS.append("django.contrib.sessions")
 SESSION_CACHE_ALIAS = "sessions"
@@ -328,11 +344,15 @@ VALKEY_SESSIONS = {
     "MERGE": "passengers.session.merge",
 }
 LOGIN_URL = "passengers:login"
-# Failed logins (the passenger login and the admin's) before 429: per client address and per
-# account (passport number, admin user name), counted in Valkey over a window of seconds that
-# starts at the first failure; blocked until that window ends (passengers/throttle.py).
+# Failed logins (the passenger login and the admin's) before 429, counted in Valkey over a window
+# of seconds that starts at the first failure (passengers/throttle.py): per client address, per
+# (account, client), and per account, where the account limit blocks only the addresses that
+# failed on it: the right password from an address that has not failed always gets through.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 20, minimum=1)
 LOGIN_FAILURE_LIMIT_PER_ACCOUNT = env.int("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", 10, minimum=1)
+LOGIN_FAILURE_LIMIT_PER_CLIENT_AND_ACCOUNT = env.int(
+    "LOGIN_FAILURE_LIMIT_PER_CLIENT_AND_ACCOUNT", 5, minimum=1
+)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", 5 * 60, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -345,6 +365,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
 USE_TZ = True
+# 24-hour dates and times everywhere, the admin included ("16 Jan 2027, 23:40", not "Jan. 16,
+# 2027, 11:40 p.m."): flightsite/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["flightsite.formats"]
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -365,6 +388,43 @@ STORAGES = {
     },
 }
 
+# Content-Security-Policy (django-csp 4): scripts, styles, images and fonts from this site's own
+# files only, no inline script or style (templates/ has none: tests/test_security_headers.py),
+# no plugins, no framing, forms post here only. Pages that break it show in the browser test.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.NONE],
+        "script-src": [csp_constants.SELF],
+        "style-src": [csp_constants.SELF],
+        "img-src": [csp_constants.SELF, "data:"],
+        "font-src": [csp_constants.SELF],
+        "connect-src": [csp_constants.SELF],
+        "manifest-src": [csp_constants.SELF],
+        "form-action": [csp_constants.SELF],
+        "frame-ancestors": [csp_constants.NONE],
+        "base-uri": [csp_constants.NONE],
+        "object-src": [csp_constants.NONE],
+    }
+}
+# Permissions-Policy (django-permissions-policy): no page of the site uses these.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "usb",
+    )
+}
+
 CSRF_FAILURE_VIEW = "flightsite.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -373,7 +433,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"suspicious": {"()": "flightsite.log_filters.SuspiciousRequestsAsWarnings"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["suspicious"]}},
     "root": {
         "handlers": ["console"],
         "level": env.choice("LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),

@@ -20,7 +20,7 @@ point at a closed port until tests/conftest.py starts the run's own Valkey serve
 
 from __future__ import annotations
 
-import os
+import hashlib
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -30,12 +30,21 @@ from django.core.exceptions import ImproperlyConfigured
 from flightsite import valkey_config
 from flightsite.env import env
 from flightsite.settings import *  # noqa: F403 (the site's settings, then the test databases)
-from flightsite.settings import CACHES, DATABASES, SESSION_CACHE_ALIAS, VALKEY_TIMEOUTS, database
+from flightsite.settings import (
+    BASE_DIR,
+    CACHES,
+    DATABASES,
+    SESSION_CACHE_ALIAS,
+    VALKEY_TIMEOUTS,
+    database,
+)
 
-# --- this run's own state, never a running site's ------------------------------------------------
-# Made by FlightsiteConfig.ready, removed at the end of the run (conftest.py); nothing is created
-# here (settings do no I/O at import).
-VAR_DIR = Path(tempfile.gettempdir()) / f"flightsite-test-{os.getpid()}"
+# --- the tests' own state, never a running site's ------------------------------------------------
+# One directory per checkout in the temp directory, made by FlightsiteConfig.ready (settings do no
+# I/O at import) and kept: it holds only empty directories (tests keep their files in tmp_path),
+# and mypy's Django plugin loads these settings too.
+_CHECKOUT = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:12]
+VAR_DIR = Path(tempfile.gettempdir()) / f"flightsite-test-{_CHECKOUT}"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 EMBEDDED_VALKEY_DISCOVERY = False
 # As if no Valkey were configured: the embedded topology, whose aliases point at a closed port

@@ -57,30 +57,32 @@ _CONNECTION = ("ping", "select", "client|setinfo")
 
 SESSION_STORE = Grant(
     store=SESSIONS,
-    keys=("flight_session:*", "flight_session_index:*"),
+    keys=("flight_session:*",),  # sessions and their owner indexes (valkey_sessions/keys.py)
     commands=(
-        # session store: a read is a GET; create, compare-and-set and delete are scripts,
-        # loaded once per client (EVAL if a server lost them); exists() is EXISTS
+        # session store (valkey_sessions/scripts.py): a read is a GET; create, compare-and-set,
+        # cycle and delete are scripts, loaded once per client (EVAL if a server lost them);
+        # exists() is TYPE
         "get",
         "evalsha",
         "eval",
         "script|load",
-        "exists",
-        # inside the store's scripts: SET (NX / KEEPTTL / PX / PXAT), DEL, and the devices
-        # index (TYPE, HSETEX, HPEXPIRE, HPEXPIREAT, HGET, HDEL, HLEN)
+        "type",
+        # inside the store's scripts: TIME (expiry on the server's clock), SET (NX / KEEPTTL /
+        # PXAT), DEL, SADD + PEXPIRE (a renewed key's mark), and the owner index, a sorted
+        # set per bucket (ZADD, ZREM, ZRANGE, ZREMRANGEBYSCORE, PTTL, PEXPIREAT)
+        "time",
         "set",
         "del",
-        "type",
-        "hsetex",
-        "hpexpire",
-        "hpexpireat",
-        "hdel",
-        "hlen",
-        # live sessions (session page, admin, manage.py sessions): peek, devices, SCAN
+        "sadd",
+        "pexpire",
+        "zadd",
+        "zrem",
+        "zrange",
+        "zremrangebyscore",
+        "pexpireat",
+        # live sessions (session page, admin, manage.py sessions): peek, SCAN
         "pttl",
         "memory|usage",
-        "hgetall",
-        "hget",
         "scan",
     ),
 )
@@ -92,7 +94,12 @@ GENERAL_CACHE = Grant(
     commands=("get", "set", "del", "exists"),
 )
 
-_grants: list[Grant] = [SESSION_STORE, GENERAL_CACHE]
+# /healthz (flightsite/health.py): the write probe (a may-write EVAL that writes nothing and asks
+# the ACL about SET/DEL on a session key) and valkey_sessions.server_problems (the engine's
+# commands, COMMAND INFO; an evicting maxmemory-policy, INFO).
+HEALTH = Grant(store=SESSIONS, keys=(), commands=("eval", "info", "command|info"))
+
+_grants: list[Grant] = [SESSION_STORE, GENERAL_CACHE, HEALTH]
 
 
 def declare(grant: Grant) -> None:

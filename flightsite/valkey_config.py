@@ -96,6 +96,8 @@ class ValkeyStore:
 
                 kwargs["startup_nodes"] = [ClusterNode(h, p) for h, p in self.cluster_nodes]
             options["BASE_CLIENT_KWARGS"] = kwargs
+            # Every command behind the circuit breaker of the node it is sent to (outages.py).
+            options["BASE_CLIENT_CLASS"] = "flightsite.outages.BreakerValkeyCluster"
         else:
             options.update(
                 {

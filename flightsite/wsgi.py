@@ -8,3 +8,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flightsite.settings")
 os.environ.setdefault("FLIGHTSITE_SERVING", "1")
 
 application = get_wsgi_application()
+
+if os.environ.get("FLIGHTSITE_HEALTH_PORT"):
+    # /healthz from a thread of its own, answering while every WSGI thread is busy.
+    from flightsite import health_server
+
+    health_server.start("127.0.0.1", int(os.environ["FLIGHTSITE_HEALTH_PORT"]))

@@ -11,7 +11,7 @@ from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
-from flightsite.errors import error_page, retry_after
+from flightsite.errors import error_page, log_outage, retry_after
 from flightsite.outages import STORE_ERRORS
 
 from . import throttle
@@ -25,7 +25,7 @@ def admin_login(request: HttpRequest, **kwargs: Any) -> HttpResponse:
         try:
             wait = throttle.blocked_for(request, KIND, request.POST.get("username", ""))
         except STORE_ERRORS as exc:
-            logger.error("Admin login, throttle store unavailable: %s", exc)
+            log_outage("Admin login: throttle store", exc)
             response = error_page(request, 503, "Logging in is not possible right now.")
             response["Retry-After"] = str(retry_after())
             return response
@@ -48,4 +48,4 @@ def count_failed_admin_login(
     try:
         throttle.record_failure(request, KIND, str(credentials.get("username", "")))
     except STORE_ERRORS as exc:
-        logger.error("Could not count a failed admin login: %s", exc)
+        log_outage("Counting a failed admin login: throttle store", exc)

@@ -19,16 +19,51 @@ from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
+from flightsite.errors import error_page
 from passengers.models import Passenger
 from valkey_sessions import live as live_sessions
 from valkey_sessions.keys import mask
 
-from .session import passport_of
+from .session import engine_has_extras, needs_engine_message, passport_of
 
 audit = logging.getLogger("passengers.audit")
 
 PAGE_SIZE = 50
 COUNT_BUDGET = 1.0  # seconds the list page may spend counting (SCAN) before it estimates
+# Up to this many sessions the list is read whole and sorted (newest activity first, passengers
+# before the others); beyond, it goes page by page in SCAN order, each page sorted.
+SORTED_LIMIT = 1000
+KINDS = {
+    "": "All",
+    "passengers": "Passengers",
+    "others": "Staff and anonymous",
+}
+
+
+def kind_of(session: live_sessions.LiveSession) -> str:
+    """What a session is, for staff: a passenger's, a staff member's (Django's auth in the
+    same store), or anonymous (a visitor who never logged in: a CSRF or weather choice)."""
+    if session.owner is not None:
+        return "passenger"
+    if session.data is None:
+        return "unreadable"
+    return "staff" if "_auth_user_id" in session.data else "anonymous"
+
+
+def _activity(session: live_sessions.LiveSession) -> float:
+    moment = session.last_seen or (session.device.created if session.device else None)
+    return moment.timestamp() if moment else 0.0
+
+
+def sort_and_filter(
+    sessions: list[live_sessions.LiveSession], kind: str
+) -> list[live_sessions.LiveSession]:
+    """Passengers first, then the others; newest activity first within each."""
+    if kind == "passengers":
+        sessions = [s for s in sessions if s.owner is not None]
+    elif kind == "others":
+        sessions = [s for s in sessions if s.owner is None]
+    return sorted(sessions, key=lambda s: (s.owner is None, -_activity(s)))
 
 
 def can_view_sessions(request: HttpRequest) -> bool:
@@ -59,21 +94,48 @@ def _log_end(request: HttpRequest, session: live_sessions.LiveSession | None, ho
 def live_sessions_view(request: HttpRequest, admin_context: dict[str, Any]) -> HttpResponse:
     if not can_view_sessions(request):
         raise PermissionDenied
+    if not engine_has_extras():
+        return error_page(request, 501, needs_engine_message())
     cursor = request.GET.get("cursor", "0")
-    try:
-        page = live_sessions.scan_page(cursor, PAGE_SIZE)
-    except ValueError:
-        return HttpResponseRedirect(reverse("admin:live_sessions"))
+    kind = request.GET.get("kind", "")
+    kind = kind if kind in KINDS else ""
+    raw_page = request.GET.get("page", "1")
+    number = int(raw_page) if raw_page.isdigit() and 0 < len(raw_page) < 7 else 1
     total, complete = live_sessions.count(deadline=time.monotonic() + COUNT_BUDGET)
+    whole = None
+    if cursor in ("", "0") and complete and total <= SORTED_LIMIT:
+        found = live_sessions.scan_page("0", SORTED_LIMIT + 1)
+        if found.next_cursor is None:
+            whole = sort_and_filter(found.sessions, kind)
+    if whole is not None:  # all of them, sorted, a page at a time
+        start = (number - 1) * PAGE_SIZE
+        sessions, next_cursor = whole[start : start + PAGE_SIZE], None
+        next_page = number + 1 if start + PAGE_SIZE < len(whole) else None
+    else:
+        try:
+            page = live_sessions.scan_page(cursor, PAGE_SIZE)
+        except ValueError:
+            return HttpResponseRedirect(reverse("admin:live_sessions"))
+        sessions, next_cursor, next_page = (
+            sort_and_filter(page.sessions, kind),
+            page.next_cursor,
+            None,
+        )
     context = {
         **admin_context,
         "title": "Live sessions",
-        "sessions": page.sessions,
-        "next_cursor": page.next_cursor,
-        "first_page": cursor in ("", "0"),
+        "sessions": sessions,
+        "rows": [(s, kind_of(s)) for s in sessions],
+        "next_cursor": next_cursor,
+        "next_page": next_page,
+        "page_number": number,
+        "sorted_whole": whole is not None,
+        "first_page": cursor in ("", "0") and number == 1,
         "total": total,
         "total_complete": complete,
         "cursor": cursor,
+        "kind": kind,
+        "kinds": list(KINDS.items()),
         "can_end_sessions": can_end_sessions(request),
     }
     return render(request, "admin/passengers/live_sessions.html", context)
@@ -86,7 +148,7 @@ def end_live_session(request: HttpRequest) -> HttpResponse:
     tag, handle = request.POST.get("tag", ""), request.POST.get("session", "")
     key = live_sessions.find_by_handle(tag, handle)
     session = live_sessions.peek(key) if key else None
-    if key and live_sessions.end(key):
+    if key and live_sessions.end(key, by="staff"):
         _log_end(request, session, "from the live sessions list")
         messages.success(request, f"Session {mask(key)} ended.")
     else:
@@ -131,7 +193,7 @@ class PassengerSessionsMixin(_PassengerAdmin):
         target = next(
             (s for s in live_sessions.sessions_of(passenger_id) if s.handle == handle), None
         )
-        if target is not None and live_sessions.end(target.session_key):
+        if target is not None and live_sessions.end(target.session_key, by="staff"):
             _log_end(request, target, "from the passenger's page")
             messages.success(request, f"Session {target.masked_key} ended.")
         else:

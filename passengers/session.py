@@ -12,6 +12,7 @@ Every change assigns a new value, so Django marks the session modified even for 
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypedDict
 
 from django.conf import settings
@@ -75,6 +76,23 @@ def max_flights() -> int:
 # --- reading and changing a session ----------------------------------------------------------
 
 
+ENGINE = "valkey_sessions"
+NEEDS_ENGINE = (
+    "This page needs the site's own session engine (SESSION_ENGINE=valkey_sessions): it lists "
+    "sessions by passenger, which Django's stock cache engine ({engine}) does not keep."
+)
+
+
+def engine_has_extras() -> bool:
+    """Whether sessions are ours (the list of devices, live sessions), or Django's stock
+    engine's (the flow works, those pages say they need ours)."""
+    return bool(settings.SESSION_ENGINE == ENGINE)
+
+
+def needs_engine_message() -> str:
+    return NEEDS_ENGINE.format(engine=settings.SESSION_ENGINE)
+
+
 def is_logged_in(session: SessionBase) -> bool:
     return session.get(PASSENGER_ID) is not None
 
@@ -100,11 +118,27 @@ def log_in(
     session[PASSENGER] = info
     set_device = getattr(session, "set_device", None)  # our store only (not Django's engines)
     if set_device is not None:
-        set_device(client_ip=client_ip, user_agent=user_agent)
+        set_device(client_ip=client_ip, user_agent=describe_user_agent(user_agent))
 
 
 def log_out(session: SessionBase) -> None:
     session.flush()  # DEL flight_session:<id> and forget the id
+
+
+@functools.lru_cache(maxsize=512)
+def describe_user_agent(user_agent: str) -> str:
+    """'Firefox 132 on Linux' from a User-Agent header (ua-parser's regexes): what the list of
+    devices shows, and all of the header a session keeps."""
+    if not user_agent:
+        return "Unknown device"
+    import ua_parser  # imported here: compiling its regexes takes a moment, pages rarely need it
+
+    result = ua_parser.parse(user_agent).with_defaults()
+    browser = result.user_agent.family
+    if result.user_agent.major and result.user_agent.major != "Other":
+        browser += f" {result.user_agent.major}"
+    system = result.os.family
+    return browser if system in ("", "Other") else f"{browser} on {system}"
 
 
 def weather(session: SessionBase) -> WeatherEntry | None:

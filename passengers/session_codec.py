@@ -2,9 +2,10 @@
 positionally, in the field order of passengers/session.py, so a session with weather and one
 flight takes about 230 bytes instead of 590 as JSON.
 
-The body is `[passenger_id, passenger, weather, flights, other]`: each entry a list in its
-layout's field order (nil when absent); anything else, or an entry that does not fit its layout,
-goes into `other` as plain values.
+The body is `[passenger_id, passenger, weather, flights, other, units]`: each entry a list in
+its layout's field order (nil when absent), some fields in a shorter form (dates as numbers,
+known names as indexes: `_FIELD_PACKERS`); anything else, or an entry that does not fit its
+layout, goes into `other` as plain values. (A body of five, without `units`, is read too.)
 
 Rolling deploys: layouts only ever grow at the end (a field is appended, never removed, renamed
 or reordered; a new top-level value goes to `other`). So an older release reads a newer value:
@@ -15,11 +16,106 @@ older value: a missing trailing field is None.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from valkey_sessions.codec import DamagedSession, jsonable, pack, unpack
 
 from . import session as layout
+
+# -- field packers: a few fields take fewer bytes in another form (README "Memory"); each one
+# is used only when it gives back exactly the value it was given, else the value is stored as
+# it is (a str stays a str), so decoding tells them apart by type.
+
+
+def _minutes_pack(value: Any) -> Any:
+    # "2026-11-25T14:05" (17 bytes) -> minutes since the epoch (5 bytes)
+    # (fromisoformat, not strptime: this runs for every flight of every write)
+    if type(value) is str and len(value) == 16 and value[10] == "T":
+        try:
+            when = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        except ValueError:
+            return value
+        packed = int(when.timestamp()) // 60
+        return packed if _minutes_unpack(packed) == value else value
+    return value
+
+
+def _minutes_unpack(value: Any) -> Any:
+    if type(value) is int:
+        return datetime.fromtimestamp(value * 60, UTC).isoformat()[:16]
+    return value
+
+
+def _instant_pack(value: Any) -> Any:
+    # "2026-11-25T14:42:53+00:00" (26 bytes) -> seconds since the epoch (5 bytes)
+    if type(value) is str:
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if when.tzinfo is not None and when.utcoffset() == UTC.utcoffset(None):
+            packed = int(when.timestamp())
+            if _instant_unpack(packed) == value:
+                return packed
+    return value
+
+
+def _instant_unpack(value: Any) -> Any:
+    if type(value) is int:
+        return datetime.fromtimestamp(value, UTC).isoformat()
+    return value
+
+
+def _hundredths_pack(value: Any) -> Any:
+    # 7.1 (a 9-byte float64) -> 710 (3 bytes); an int here (the layout says float) is read
+    # back as a float
+    if type(value) is int:
+        value = float(value)
+    if type(value) is float and abs(value) < 1e9:
+        packed = round(value * 100)
+        if packed / 100 == value:
+            return packed
+    return value
+
+
+def _hundredths_unpack(value: Any) -> Any:
+    return value / 100 if type(value) is int else value
+
+
+def _enum(*names: str) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    # a known name -> its index (1 byte)
+    def pack_(value: Any) -> Any:
+        return names.index(value) if type(value) is str and value in names else value
+
+    def unpack_(value: Any) -> Any:
+        return names[value] if type(value) is int and 0 <= value < len(names) else value
+
+    return pack_, unpack_
+
+
+_UNITS = _enum("metric", "imperial")
+_FIELD_PACKERS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "temp": (_hundredths_pack, _hundredths_unpack),
+    "wind_speed": (_hundredths_pack, _hundredths_unpack),
+    "units": _UNITS,
+    "provider": _enum("offline", "openweathermap", "openmeteo"),
+    "fetched_at": (_instant_pack, _instant_unpack),
+    "departure": (_minutes_pack, _minutes_unpack),
+    "arrival": (_minutes_pack, _minutes_unpack),
+}
+_NONE = (lambda v: v, lambda v: v)
+
+
+def _packers(fields: tuple[str, ...]) -> list[tuple[Callable[[Any], Any], Callable[[Any], Any]]]:
+    return [_FIELD_PACKERS.get(f, _NONE) for f in fields]
+
+
+_PACKERS = {
+    fields: _packers(fields)
+    for fields in (layout.PASSENGER_FIELDS, layout.WEATHER_FIELDS, layout.FLIGHT_FIELDS)
+}
 
 _SLOTS = frozenset({layout.PASSENGER_ID, layout.PASSENGER, layout.WEATHER, layout.FLIGHTS})
 
@@ -42,14 +138,18 @@ def _pack(entry: Any, fields: tuple[str, ...]) -> list[Any] | None:
             extras[position] = key
     if sorted(extras) != list(range(len(fields), len(fields) + len(extras))):
         return None
-    values = [entry[f] for f in fields] + [entry[extras[p]] for p in sorted(extras)]
-    return [jsonable(v) for v in values]
+    packed = [
+        pack_(jsonable(entry[f])) for f, (pack_, _) in zip(fields, _PACKERS[fields], strict=True)
+    ]
+    return packed + [jsonable(entry[extras[p]]) for p in sorted(extras)]
 
 
 def _unpack(values: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     if type(values) is not list:
         raise DamagedSession(f"entry is not a list ({len(fields)} fields)")
-    entry = dict(zip(fields, values, strict=False))
+    entry = {
+        f: unpack_(v) for f, v, (_, unpack_) in zip(fields, values, _PACKERS[fields], strict=False)
+    }
     for name in fields[len(values) :]:
         entry[name] = None  # written by an older release, before this field existed
     for position in range(len(fields), len(values)):
@@ -80,14 +180,20 @@ class CompactCodec:
         ):
             if slot is None and key in data:
                 other[key] = data[key]  # present, but not in the layout's shape
-        return pack([pid, passenger, weather, flights, jsonable(other)])
+        units = other.pop(layout.UNITS, None)
+        packed_units = _UNITS[0](units)
+        if units is not None and type(packed_units) is not int:
+            other[layout.UNITS] = units  # not a known name: kept as it is
+            packed_units = None
+        return pack([pid, passenger, weather, flights, jsonable(other), packed_units])
 
     @staticmethod
     def decode(body: bytes) -> dict[str, Any]:
         decoded = unpack(body)
-        if type(decoded) is not list or len(decoded) != 5 or type(decoded[4]) is not dict:
+        if type(decoded) is not list or len(decoded) not in (5, 6) or type(decoded[4]) is not dict:
             raise DamagedSession("unexpected structure")
-        pid, passenger, weather, flights, other = decoded
+        pid, passenger, weather, flights, other = decoded[:5]
+        units = decoded[5] if len(decoded) == 6 else None
         data: dict[str, Any] = {}
         if pid is not None:
             data[layout.PASSENGER_ID] = pid
@@ -100,4 +206,6 @@ class CompactCodec:
                 raise DamagedSession("flights is not a list")
             data[layout.FLIGHTS] = [_unpack(f, layout.FLIGHT_FIELDS) for f in flights]
         data.update(other)
+        if units is not None:
+            data[layout.UNITS] = _UNITS[1](units)
         return data

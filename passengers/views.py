@@ -11,14 +11,14 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from flightsite.errors import form_again, wait_phrase
+from flightsite.errors import error_page, form_again, log_outage, wait_phrase
 from flightsite.http import never_cache
 from flightsite.outages import DB_ERRORS, STORE_ERRORS
 from valkey_sessions import live as live_sessions
 
 from . import session as sess
 from . import throttle
-from .decorators import passenger_required
+from .decorators import ENDED_MESSAGES, ended_reason, login_redirect, passenger_required
 from .forms import LoginForm
 from .models import Passenger
 
@@ -38,27 +38,33 @@ def _next_url(request: HttpRequest) -> str:
 @require_http_methods(["GET", "HEAD", "POST"])
 def login(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        context = {"form": LoginForm(), "next": _next_url(request)}
+        # "login": why a session ended is said in the login card (decorators.login_redirect).
+        context = {"form": LoginForm(), "next": _next_url(request), "message_places": ("login",)}
         # ?ended=1: the session ended while a request was changing it (see the middleware).
         context["ended"] = request.GET.get("ended") == "1"
         try:
             if sess.is_logged_in(request.session):
                 return redirect("passengers:dashboard")
+            # Opened directly with the cookie of a session ended elsewhere: say so here.
+            reason = ended_reason(request)
+            context["ended_text"] = (
+                f"{ENDED_MESSAGES[reason]} Please log in again." if reason else ""
+            )
         except STORE_ERRORS as exc:
             # Cannot tell whether this cookie is logged in: show the form, say why it may fail.
-            logger.error("Login page, session store unavailable: %s", exc)
+            log_outage("Login page: session store", exc)
             return _retry_later(
                 request, context, "Logging in is not possible right now. Please try again soon."
             )
         return render(request, "passengers/login.html", context)
 
     form = LoginForm(request.POST)
-    context = {"form": form, "next": request.POST.get("next", "")}
+    context = {"form": form, "next": request.POST.get("next", ""), "message_places": ("login",)}
     try:
         return _login_post(request, form, context)
     except STORE_ERRORS as exc:
         # Valkey is down: keep the form (and what was typed) with a retry message.
-        logger.error("Login failed, session store unavailable: %s", exc)
+        log_outage("Login: session store", exc)
         return _retry_later(
             request, context, "We cannot log you in right now. Please try again in a moment."
         )
@@ -102,7 +108,7 @@ def _login_post(request: HttpRequest, form: LoginForm, context: dict[str, Any]) 
     try:
         found = Passenger.objects.for_login(form.cleaned_data["passportno"])
     except DB_ERRORS as exc:
-        logger.error("Login failed, database unavailable: %s", exc)
+        log_outage("Login: database", exc)
         return _retry_later(
             request, context, "We cannot check passports right now. Please try again in a moment."
         )
@@ -155,6 +161,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "passenger": sess.passenger(request.session),
             "weather": weather,
             "flights": sess.flights(request.session),
+            "message_places": ("my-flights",),
         },
     )
 
@@ -164,9 +171,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def session_page(request: HttpRequest) -> HttpResponse:
     """The "your session" page: the key (masked), TTL, size, contents, and the passenger's other
     sessions. A peek: looking at it never extends the session."""
+    if not sess.engine_has_extras():
+        if not sess.is_logged_in(request.session):
+            return redirect(reverse("passengers:login") + "?next=/session/")
+        return error_page(request, 501, sess.needs_engine_message())
     found = live_sessions.overview(request.session.session_key)
     if found is None:
-        return redirect(reverse("passengers:login") + "?next=/session/")
+        sess.is_logged_in(request.session)  # read it: ended_reason() needs to know it is gone
+        return login_redirect(request, reverse("passengers:session"))
     current, others = found
     use_peeked = getattr(request.session, "use_peeked", None)
     if use_peeked is not None and current.data is not None and current.raw is not None:
@@ -176,14 +188,16 @@ def session_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@passenger_required
+@passenger_required(not_done="No session was ended.", resume=lambda request: "/session/")
 def end_session(request: HttpRequest) -> HttpResponse:
     """End one of the passenger's other sessions (a browser they are logged in elsewhere)."""
+    if not sess.engine_has_extras():
+        return error_page(request, 501, sess.needs_engine_message())
     passenger_id = request.session[sess.PASSENGER_ID]
     handle = request.POST.get("session", "")
     if handle == live_sessions.handle_of(request.session.session_key or ""):
         return logout(request)  # ending this very session is logging out
-    if live_sessions.end_by_handle(passenger_id, handle):
+    if live_sessions.end_by_handle(passenger_id, handle, by="elsewhere"):
         messages.success(request, "That session has ended: its browser is logged out.")
     else:
         messages.info(request, "That session had already ended.")
@@ -191,11 +205,13 @@ def end_session(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@passenger_required
+@passenger_required(not_done="No session was ended.", resume=lambda request: "/session/")
 def end_other_sessions(request: HttpRequest) -> HttpResponse:
     """Log out everywhere else: every session of this passenger but this one, in one go."""
+    if not sess.engine_has_extras():
+        return error_page(request, 501, sess.needs_engine_message())
     ended = live_sessions.end_all(
-        request.session[sess.PASSENGER_ID], keep=request.session.session_key
+        request.session[sess.PASSENGER_ID], keep=request.session.session_key, by="elsewhere"
     )
     messages.success(
         request,

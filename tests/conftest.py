@@ -76,7 +76,7 @@ def valkey_client(
 @pytest.fixture
 def breaker_clock(monkeypatch: pytest.MonkeyPatch) -> SecondsClock:
     """The circuit breakers' clock (flightsite/outages.py Breaker.clock): the test moves it
-    past BREAKER_RESET_SECONDS instead of sleeping."""
+    instead of sleeping (half-open probing without a background probe)."""
     from flightsite.outages import Breaker
 
     clock = SecondsClock()

@@ -100,7 +100,9 @@ class _FlightTableParser(HTMLParser):
             if self._label:
                 self._row[self._label] = ""
         elif self._row is not None and tag == "time" and self._label:
-            self._row[f"{self._label} datetime"] = a.get("datetime") or ""
+            # The airport's local time with its offset, as the site's local time to the minute
+            # (the session's form), so rows compare with what the session and queries hold.
+            self._row[f"{self._label} datetime"] = _site_minutes(a.get("datetime") or "")
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "td":
@@ -119,6 +121,20 @@ class _FlightTableParser(HTMLParser):
         for row in self.rows:  # cell text as a reader sees it: "FRA Frankfurt am Main"
             for key, value in row.items():
                 row[key] = " ".join(value.split())
+
+
+def _site_minutes(value: str) -> str:
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if timezone.is_aware(moment):
+        moment = moment.astimezone(timezone.get_default_timezone())
+    return moment.isoformat()[:16]
 
 
 def flight_rows(page_html: str) -> list[dict[str, str]]:
@@ -196,37 +212,48 @@ def _split_monitor_command(line: str) -> list[str]:
 
 def make_sessions(valkey_client: Any, count: int, first_passenger: int = 1) -> list[str]:
     """`count` logged-in sessions written straight into Valkey (pipelined), as a login makes
-    them: the value and the devices index entry. Returns their session keys."""
+    them: the value (with its device) and the owner index entry. Returns their session keys."""
     from django.utils.crypto import get_random_string
 
-    from valkey_sessions.keys import KEY_CHARS, index_key, owner_tags
+    from valkey_sessions.keys import KEY_CHARS, index_key, member, owner_tags
     from valkey_sessions.scripts import CREATE
     from valkey_sessions.store import now_ms
 
     keys: list[str] = []
+    valkey_client.script_load(CREATE.source)
     pipe = valkey_client.pipeline(transaction=False)
     expires = now_ms() + 3_600_000
     for i in range(count):
         pid = first_passenger + i
         key = owner_tags(pid)[0] + get_random_string(32, KEY_CHARS)
         data = {"passenger_id": pid, "passenger": {"passportno": f"P{pid:06d}"}}
-        device = encode_device(pid, now_ms(), "10.0.0.1", "bench")
+        device = encode_device(now_ms(), "10.0.0.1", "bench")
         pipe.evalsha(
             CREATE.sha,
             2,
             valkey_key(key),
-            index_key(key[:8]),
-            encode_value(data, now_ms()),
-            "PXAT",
+            index_key(key),
+            encode_value(data, now_ms(), device),
+            "AT",
             expires,
-            key[8:],
-            device,
+            member(key),
+            key[3:8],
+            0,
         )
         keys.append(key)
         if len(pipe) >= 1000:
             pipe.execute()
     pipe.execute()
     return keys
+
+
+def indexed(valkey_client: Any, session_key: str) -> list[str]:
+    """The session keys of `session_key`'s tag in its owner index (as stored)."""
+    from valkey_sessions.keys import index_key
+
+    members = valkey_client.zrange(index_key(session_key), 0, -1)
+    found = [m.decode() if isinstance(m, bytes) else m for m in members]
+    return [session_key[:3] + m for m in found if m.startswith(session_key[3:8])]
 
 
 class FakeClock:

@@ -149,7 +149,6 @@ def test_hung_database_costs_one_connect_then_the_breaker_answers(client, settin
     connecting, and nothing that does not need flughafendb connects at all. The silent
     server counts the connections."""
     settings.BREAKER_FAILURES = 3
-    settings.BREAKER_RESET_SECONDS = 5
     login(client, passport)  # before: the login needs the passenger table
     silent = Silent()
     try:

@@ -41,6 +41,27 @@ def test_only_nginx_is_published_and_health_checks_use_healthz(compose):
     assert "DJANGO_SECRET_KEY:?" in services["site"]["environment"]["DJANGO_SECRET_KEY"]
 
 
+def test_compose_and_the_image_agree_on_who_the_proxy_is(compose):
+    """The sites trust exactly the proxy's fixed address (no range), inside the fixed subnet;
+    the image trusts nobody unless told (Dockerfile), and its nginx is what believes it."""
+    import ipaddress
+    import re
+
+    def default(value: str) -> str:  # "${NAME:-default}" -> default
+        match = re.fullmatch(r"\$\{[A-Z_]+:-([^}]+)\}", value)
+        assert match, value
+        return match.group(1)
+
+    trusted = compose["services"]["site"]["environment"]["DJANGO_TRUSTED_PROXIES"]
+    proxy_address = compose["services"]["proxy"]["networks"]["default"]["ipv4_address"]
+    assert trusted == proxy_address  # the same variable, the same default
+    (subnet,) = compose["networks"]["default"]["ipam"]["config"]
+    address = ipaddress.ip_address(default(proxy_address))
+    assert address in ipaddress.ip_network(default(subnet["subnet"]))
+    assert "DJANGO_TRUSTED_PROXIES= " in (ROOT / "Dockerfile").read_text()
+    assert "set_real_ip_from" in (ROOT / "deploy" / "serve.py").read_text()
+
+
 def test_scale_profile_adds_a_replica_under_the_same_name(compose):
     replica = compose["services"]["site-2"]
     assert replica["profiles"] == ["scale"]
@@ -81,66 +102,43 @@ def test_nginx_accepts_the_configuration(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-def _dockerfile_server() -> tuple[dict[str, str], list[str]]:
-    """The GRANIAN_* environment and the CMD of the Dockerfile's `site` target."""
-    import json
-    import re
-
-    text = (ROOT / "Dockerfile").read_text()
-    env = dict(re.findall(r"(GRANIAN_[A-Z_]+)=(\S+)", text))
-    (cmd,) = re.findall(r"^CMD (\[.*\])$", text, re.MULTILINE)
-    return env, json.loads(cmd)
-
-
 def test_the_dockerfile_server_serves_the_site(valkey_server, site_demo_db, tmp_path, passport):
-    """granian as the image runs it (its GRANIAN_* settings and CMD; only the address is
-    local): two worker processes, pages over kept-alive connections, a login that lands on
-    the dashboard."""
+    """The image's server as the Dockerfile starts it (deploy/serve.py: nginx in front of
+    granian, tests/image_server.py; only the addresses are local): granian with its worker
+    processes, pages over kept-alive connections, a login that lands on the dashboard."""
     import http.client
     import re
-    import secrets
-    import sys
 
     import requests
 
-    from .topologies import free_port, wait_for, without_valkey_env
+    from .image_server import ImageServer, dockerfile_server, nginx_available
 
-    settings_env, cmd = _dockerfile_server()
-    assert cmd[0] == "granian" and settings_env["GRANIAN_INTERFACE"] == "wsgi"
+    if not nginx_available():
+        pytest.skip("needs nginx (apt-get install nginx)")
+    settings_env, cmd = dockerfile_server()
+    assert cmd == ["python", "deploy/serve.py"]
+    assert settings_env["GRANIAN_INTERFACE"] == "wsgi"
     # The entrypoint prepares the databases (migrate, demo data) for exactly this command.
-    assert 'if [ "${1:-}" = "granian" ]; then' in (ROOT / "Dockerfile").read_text()
+    text = (ROOT / "Dockerfile").read_text()
+    assert 'if [ "${1:-}" = "python" ] && [ "${2:-}" = "deploy/serve.py" ]; then' in text
+    assert "COPY deploy/serve.py deploy/site-nginx.conf ./deploy/" in text
     assert int(settings_env["GRANIAN_WORKERS"]) >= 2
-    port = free_port()
-    env = {
-        **without_valkey_env(),
-        **settings_env,
-        "GRANIAN_HOST": "127.0.0.1",
-        "GRANIAN_PORT": str(port),
-        "VALKEY_URL": f"valkey://127.0.0.1:{valkey_server.port}/0",
-        "FLUGHAFENDB_URL": site_demo_db,
-        "DJANGO_DB_URL": f"sqlite:///{tmp_path / 'django.sqlite3'}",
-        "FLIGHTSITE_VAR_DIR": str(tmp_path),
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_DEBUG": "0",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-    }
-    log = (tmp_path / "granian.log").open("wb")
-    granian = str(Path(sys.executable).parent / "granian")
-    server = subprocess.Popen(
-        [granian, *cmd[1:]], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_for(lambda: requests.get(base + "/healthz", timeout=2).ok, 30, "granian")
-        except AssertionError:
-            raise AssertionError(
-                "granian never answered:\n" + (tmp_path / "granian.log").read_text()[-3000:]
-            ) from None
-        workers = subprocess.run(
-            ["pgrep", "-P", str(server.pid)], capture_output=True, text=True, check=False
+    server = ImageServer(tmp_path, f"valkey://127.0.0.1:{valkey_server.port}/0", site_demo_db)
+    with server:
+        assert server.process is not None
+        children = subprocess.run(
+            ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True, check=False
         ).stdout.split()
-        assert len(workers) == int(settings_env["GRANIAN_WORKERS"]), workers
+        workers = [
+            subprocess.run(
+                ["pgrep", "-P", pid], capture_output=True, text=True, check=False
+            ).stdout.split()
+            for pid in children
+        ]
+        commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in children]
+        granian = [w for w, c in zip(workers, commands, strict=True) if b"granian" in c]
+        assert len(granian) == 1 and len(granian[0]) == int(settings_env["GRANIAN_WORKERS"])
+        base = server.base
         with requests.Session() as browser:
             page = browser.get(base + "/login/", timeout=5)
             assert page.status_code == 200
@@ -153,8 +151,8 @@ def test_the_dockerfile_server_serves_the_site(valkey_server, site_demo_db, tmp_
             )
             assert done.status_code == 200 and done.url == base + "/"
             assert "Hello," in done.text
-        # Keep-alive (nginx reuses its connections to the site): two answers on one socket.
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        # Keep-alive: two answers on one socket.
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
         answers, sockets = [], []
         for path in ("/login/", "/healthz"):
             connection.request("GET", path)
@@ -164,7 +162,21 @@ def test_the_dockerfile_server_serves_the_site(valkey_server, site_demo_db, tmp_
             sockets.append(connection.sock)
         connection.close()
         assert answers == [200, 200] and sockets[0] is not None and sockets[0] is sockets[1]
-    finally:
-        server.terminate()
-        server.wait(15)
-        log.close()
+
+
+@pytest.mark.skipif(not shutil.which("nginx"), reason="nginx not installed (apt-get install nginx)")
+def test_nginx_accepts_the_image_configuration(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("serve", ROOT / "deploy" / "serve.py")
+    assert spec is not None and spec.loader is not None
+    serve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(serve)
+    conf = serve.nginx_conf("127.0.0.1:8000", 8001, tmp_path, ["10.0.0.1/32"])
+    assert "set_real_ip_from 10.0.0.1/32;" in conf
+    (tmp_path / "nginx.conf").write_text(conf)
+    result = subprocess.run(
+        ["nginx", "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr

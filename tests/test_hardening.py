@@ -12,7 +12,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.test import Client
 
-from flightsite.middleware import client_address
+from flightsite.proxies import client_address
 
 from .conftest import BOTH_DBS
 from .helpers import login, session_key_of, session_keys
@@ -126,30 +126,77 @@ def test_client_limit_and_real_retry_after(client, settings, valkey_client):
     assert int(blocked["Retry-After"]) == 42
 
 
-def test_account_limit_holds_across_addresses(settings, passport):
-    """Guessing at one passport from many addresses is blocked too (and only that account)."""
+def test_account_limit_blocks_the_guessers_not_the_account(settings):
+    """Past the account's limit, every address that failed on it is blocked from it, each
+    other address still gets its try, and the other accounts are untouched."""
     settings.LOGIN_FAILURE_LIMIT = 100
     settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT = 5
     target = "Z12345678"
-    answers = [
-        Client(REMOTE_ADDR=f"10.0.0.{i}").post("/login/", {"passportno": target.lower()})
-        for i in range(10)
-    ]
-    assert [a.status_code for a in answers] == [403] * 5 + [429] * 5
-    # Another account from the same addresses still works.
-    assert login(Client(REMOTE_ADDR="10.0.0.9"), passport).status_code == 302
+    guessers = [Client(REMOTE_ADDR=f"10.0.0.{i}") for i in range(8)]
+    # Each address guesses once (case does not matter: one account).
+    firsts = [g.post("/login/", {"passportno": target.lower()}) for g in guessers]
+    assert [a.status_code for a in firsts] == [403] * 8
+    # Second guesses: blocked, the account is over its limit and these addresses failed on it.
+    seconds = [g.post("/login/", {"passportno": target}) for g in guessers]
+    assert [a.status_code for a in seconds] == [429] * 8
+    # A fresh address still gets its try at the account.
+    assert Client(REMOTE_ADDR="10.0.1.1").post("/login/", {"passportno": target}).status_code == 403
+
+
+def test_the_right_password_is_never_locked_out_of_a_clean_client(client, settings):
+    settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT = 3
+    User.objects.create_superuser("boss", password="right-password-123")
+    for i in range(6):  # six addresses, one wrong password each: the account is under attack
+        attacker = Client(REMOTE_ADDR=f"192.0.2.{i}")
+        attacker.post("/admin/login/", {"username": "boss", "password": f"guess{i}"})
+    owner = Client(REMOTE_ADDR="198.51.100.77")
+    response = owner.post(
+        "/admin/login/", {"username": "boss", "password": "right-password-123", "next": "/admin/"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    # The guessers are blocked from it, even with the right password.
+    again = Client(REMOTE_ADDR="192.0.2.0").post(
+        "/admin/login/", {"username": "boss", "password": "right-password-123"}
+    )
+    assert again.status_code == 429
+
+
+def test_one_client_guessing_at_one_account_is_blocked_from_it(settings, passport):
+    settings.LOGIN_FAILURE_LIMIT_PER_CLIENT_AND_ACCOUNT = 3
+    User.objects.create_superuser("boss", password="right-password-123")
+    guesser = Client(REMOTE_ADDR="203.0.113.5")
+    for i in range(3):
+        guesser.post("/admin/login/", {"username": "boss", "password": f"guess{i}"})
+    assert guesser.post("/admin/login/", {"username": "boss", "password": "x"}).status_code == 429
+    # Only that account: the same address logs in as a passenger.
+    assert login(guesser, passport).status_code == 302
+
+
+def test_ipv6_clients_are_counted_per_64(settings):
+    settings.LOGIN_FAILURE_LIMIT = 2
+    for host in ("::1", "::2"):
+        Client(REMOTE_ADDR=f"2001:db8:1:2{host}").post("/login/", {"passportno": f"Z7{host[-1]}"})
+    rotated = Client(REMOTE_ADDR="2001:db8:1:2:ffff::9").post("/login/", {"passportno": "Z79"})
+    assert rotated.status_code == 429
 
 
 def test_failures_are_counted_atomically_with_one_window(client, settings, valkey_client):
+    from django.test import RequestFactory
+
+    from passengers.throttle import keys_for
+
     settings.LOGIN_FAILURE_WINDOW = 300
     client.post("/login/", {"passportno": "Z00000001"})
-    client.post("/login/", {"passportno": "Z00000001"})
-    assert valkey_client.get("{login-fail}:client:127.0.0.1") == "2"
-    assert valkey_client.get("{login-fail}:passport:Z00000001") == "2"
-    ttl = valkey_client.pttl("{login-fail}:client:127.0.0.1")
+    client.post("/login/", {"passportno": "z00000001"})
+    request = RequestFactory().post("/login/", REMOTE_ADDR="127.0.0.1")
+    per_client, per_account, pair = keys_for(request, "passport", "Z00000001")
+    assert per_client == "{login-fail}:client:127.0.0.1"
+    assert [valkey_client.get(k) for k in (per_client, per_account, pair)] == ["2", "2", "2"]
+    ttl = valkey_client.pttl(per_client)
     assert 290_000 < ttl <= 300_000  # the window started at the first failure
-    # One hash tag for every throttle key: the two-key scripts also run on a Valkey Cluster.
+    # One hash tag for every throttle key: the scripts also run on a Valkey Cluster.
     assert all(k.startswith("{login-fail}:") for k in valkey_client.keys("*login-fail*"))
+    assert "Z00000001" not in " ".join(valkey_client.keys("*"))  # account names hashed
 
 
 def test_client_address_behind_trusted_proxy(settings):
@@ -187,7 +234,11 @@ def test_throttle_counts_clients_behind_the_proxy_not_the_proxy(behind_proxy, se
 
 
 def test_admin_login_is_throttled(client, settings, valkey_client):
-    settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT = 3
+    from django.test import RequestFactory
+
+    from passengers.throttle import keys_for
+
+    settings.LOGIN_FAILURE_LIMIT_PER_CLIENT_AND_ACCOUNT = 3
     User.objects.create_superuser("boss", password="right-password-123")
     for _ in range(3):
         response = client.post("/admin/login/", {"username": "boss", "password": "wrong"})
@@ -195,7 +246,8 @@ def test_admin_login_is_throttled(client, settings, valkey_client):
     blocked = client.post("/admin/login/", {"username": "boss", "password": "right-password-123"})
     assert blocked.status_code == 429
     assert 0 < int(blocked["Retry-After"]) <= django_settings.LOGIN_FAILURE_WINDOW
-    assert valkey_client.get("{login-fail}:admin:BOSS") == "3"
+    request = RequestFactory().post("/admin/login/", REMOTE_ADDR="127.0.0.1")
+    assert valkey_client.get(keys_for(request, "admin", "boss")[2]) == "3"
     assert "_auth_user_id" not in client.session
 
 

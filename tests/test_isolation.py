@@ -26,10 +26,16 @@ from flightsite import embedded_valkey
 from .topologies import ROOT, SiteClient, SiteProcess
 
 # Tests that write what a running site keeps (sessions and their devices index, weather answers,
-# failed-login counters, the admin's staff sessions) and that start site processes of their own.
+# failed-login counters, the admin's staff sessions), from threads too, and that start site
+# processes of their own.
 SUITE_PART = [
-    "tests/test_flow.py",
-    "tests/test_weather_site.py",
+    "tests/test_flow.py::test_login_creates_session_key_in_valkey",
+    "tests/test_flow.py::test_weather_flow_stored_in_session",
+    "tests/test_flow.py::test_add_flight_twice_stores_once_and_remove",
+    "tests/test_flow.py::test_logout_deletes_key_and_next_login_is_empty",
+    "tests/test_flow.py::test_failed_logins_are_throttled",
+    "tests/test_weather_site.py::test_openmeteo_second_passenger_gets_the_shared_cache",
+    "tests/test_weather_cache.py::test_concurrent_misses_make_one_upstream_call",  # threads
     "tests/test_hardening.py::test_client_limit_and_real_retry_after",
     "tests/test_admin_sessions.py::test_end_from_the_list_is_logged",
     "tests/test_admin_sessions.py::test_command_end_key_and_purge",

@@ -7,10 +7,10 @@ from django.test import Client
 
 from valkey_sessions import live as live_sessions
 from valkey_sessions.keys import index_key, valkey_key
-from valkey_sessions.store import SessionStore, decode_value, encode_value
+from valkey_sessions.store import SessionStore, decode_value, encode_value, now_ms
 
 from .conftest import BOTH_DBS
-from .helpers import ValkeyMonitor, login, raw_value, session_key_of
+from .helpers import ValkeyMonitor, indexed, login, raw_value, session_key_of
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -34,7 +34,7 @@ def test_session_page_shows_the_session_but_never_its_key(valkey_client, passpor
     assert page.status_code == 200
     text = page.text
     assert key not in text and key[8:] not in text, "the secret part of the key is on the page"
-    assert f"flight_session:{{{key[:8]}}}{key[8:12]}…" in text
+    assert f"flight_session:{{{key[:3]}}}{key[3:12]}…" in text
     assert "Birmingham" in text and passport in text  # the decoded contents
     assert "bytes of Valkey memory" in text and "min" in text  # size and time left
     assert "Firefox 132 on Linux" in text and "203.0.113.7" in text
@@ -74,7 +74,7 @@ def test_other_sessions_are_listed_and_can_be_ended(valkey_client, passport):
     response = laptop.post("/session/end/", {"session": handle}, follow=True)
     assert "has ended" in response.text
     assert not valkey_client.exists(valkey_key(phone_key))
-    assert valkey_client.hkeys(index_key(phone_key[:8])) == [session_key_of(laptop)[8:]]
+    assert indexed(valkey_client, phone_key) == [session_key_of(laptop)]
     # The ended browser's next request lands on the login page; the laptop is still in.
     assert phone.get("/").status_code == 302
     assert laptop.get("/").status_code == 200
@@ -107,26 +107,29 @@ def test_log_out_everywhere_else_ends_n_sessions_in_one_request(
     assert all(other.get("/").status_code == 302 for other in others)
     assert here.get("/").status_code == 200
     key = session_key_of(here)
-    assert valkey_client.hkeys(index_key(key[:8])) == [key[8:]]
+    assert indexed(valkey_client, key) == [key]
 
 
 def test_index_entry_expires_with_its_session(client, valkey_client, passport):
-    """The devices index entry of a session expires in the same millisecond as the session
-    (HPEXPIRE in the script that sets the key's PX), so Valkey drops both together and an
-    empty hash is no key at all: no waiting for it, the expiry times are the proof."""
+    """The owner index entry's score is its session's expiry, the index expires with its
+    longest-lived session, and an expired entry is pruned by the next login: the expiry times
+    are the proof, no waiting."""
     login(client, passport)
     key = session_key_of(client)
     session = SessionStore(key)
-    session.set_expiry(1)
+    session.set_expiry(60)
     session.save()
-    index = index_key(key[:8])
-    assert valkey_client.hkeys(index) == [key[8:]]
-    expires_at = valkey_client.pexpiretime(valkey_key(key))
-    now_ms = int(valkey_client.time()[0]) * 1000
-    assert now_ms < expires_at <= now_ms + 2000  # one second from the save
-    fields = valkey_client.execute_command("HPEXPIRETIME", index, "FIELDS", 1, key[8:])
-    assert fields == [expires_at]
-    assert valkey_client.pexpiretime(index) == -1  # the hash itself: gone with its last field
+    assert indexed(valkey_client, key) == [key]
+    # The entry's score is the session's expiry, and the index expires with its last session.
+    expires_at = valkey_client.zscore(index_key(key), key[3:])
+    session_ttl = valkey_client.pttl(valkey_key(key))
+    assert valkey_client.pttl(index_key(key)) >= session_ttl  # its longest-lived session's
+    assert 55_000 <= expires_at - now_ms() <= 60_000
+    # Once expired (here: its expiry moved into the past), the next login prunes the entry.
+    valkey_client.zadd(index_key(key), {key[3:]: now_ms() - 1})
+    valkey_client.delete(valkey_key(key))
+    login(Client(), passport)
+    assert key not in indexed(valkey_client, key)
 
 
 def test_read_only_pages_cost_no_index_command(client, valkey_client, valkey_server, passport):

@@ -9,6 +9,7 @@ same scenario through the `a*` methods, which must not fall back to anything but
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from decimal import Decimal
 
@@ -19,7 +20,7 @@ from django.contrib.sessions.backends.base import UpdateError
 from django.utils import timezone
 
 from valkey_sessions.keys import valkey_key
-from valkey_sessions.store import EXPIRY_KEY, SessionStore, encode_value
+from valkey_sessions.store import SessionStore
 
 from .conftest import BOTH_DBS
 from .helpers import login, session_key_of, stored_session
@@ -377,13 +378,27 @@ def test_async_expiry_in_the_past(session, valkey_client):
     assert not valkey_client.exists(valkey_key(key))
 
 
-def test_a_stored_past_date_is_never_served(valkey_client):
-    """Even if the key outlived its date (clock skew, a TTL changed by hand), it is no session."""
-    key = SessionStore()._get_new_session_key()
-    past = (timezone.now() - dt.timedelta(minutes=1)).isoformat()
-    valkey_client.set(valkey_key(key), encode_value({"foo": "bar", EXPIRY_KEY: past}, 0))
-    assert SessionStore(key).load() == {}
-    assert not valkey_client.exists(valkey_key(key))
+def test_a_fixed_date_is_decided_on_the_servers_clock(valkey_client, settings):
+    """The app server's clock an hour off either way changes nothing: a date in the future
+    (as Valkey sees it) is kept, one in the past ends the session, never a 500."""
+    from .helpers import use_clock
+
+    clock = use_clock(settings)
+    for skew in (-3600, 3600):
+        clock.ns = time.time_ns() + skew * 1_000_000_000
+        session = SessionStore()
+        session["foo"] = "bar"
+        session.set_expiry(timezone.now() + dt.timedelta(minutes=5))
+        session.save()
+        assert SessionStore(session.session_key).load()["foo"] == "bar"
+        assert 290_000 <= valkey_client.pttl(valkey_key(session.session_key or "")) <= 300_000
+        session.set_expiry(timezone.now() - dt.timedelta(minutes=1))
+        session.save()
+        assert not valkey_client.exists(valkey_key(session.session_key or ""))
+        born_ended = SessionStore()
+        born_ended.set_expiry(timezone.now() - dt.timedelta(minutes=1))
+        born_ended.create()
+        assert not valkey_client.exists(valkey_key(born_ended.session_key or ""))
 
 
 # --- values JSON cannot hold ---------------------------------------------------------------------

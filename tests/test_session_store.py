@@ -4,7 +4,6 @@ values, damaged data, merges and parallel requests (Valkey is the witness throug
 from __future__ import annotations
 
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
@@ -16,15 +15,15 @@ from django.utils import timezone
 
 from flights.models import Flight
 from passengers import session as sess
-from valkey_sessions.codec import encode_device
 from valkey_sessions.errors import SessionConflict
 from valkey_sessions.keys import index_key, valkey_key
 from valkey_sessions.keys import session_key_of as key_of
-from valkey_sessions.store import SessionStore, decode_value, encode_value
+from valkey_sessions.store import SessionStore, decode_value, encode_value, now_ms
 
 from .conftest import BOTH_DBS
 from .helpers import (
     ValkeyMonitor,
+    indexed,
     login,
     raw_value,
     session_cookie,
@@ -38,7 +37,7 @@ pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
 WRITE_VERBS = {
     *("SET", "DEL", "GETEX", "EXPIRE", "PEXPIRE", "PEXPIREAT"),
-    *("HSETEX", "HDEL", "HPEXPIRE", "HPEXPIREAT"),
+    *("ZADD", "ZREM", "ZREMRANGEBYSCORE"),
 }
 
 
@@ -86,7 +85,9 @@ def test_workshop_flow_command_and_write_budget(client, valkey_client, valkey_se
         for v, k in inner
         if k.startswith("flight_session:") and not key_of(k) and v in WRITE_VERBS
     ]
-    assert [v for v, _ in index_writes] == ["HSETEX", "HDEL"], index_writes  # login, logout
+    # login (prune, add, expire), logout
+    expected = ["ZREMRANGEBYSCORE", "ZADD", "PEXPIREAT", "ZREM"]
+    assert [v for v, _ in index_writes] == expected, index_writes
     assert "GETEX" not in {v for v, _ in monitor.commands + inner}
 
 
@@ -103,7 +104,7 @@ def test_login_is_one_script_call_and_no_exists_probe(client, valkey_client, pas
     valkey_client.config_resetstat()
     login(client, passport)
     stats = commandstats(valkey_client)
-    assert stats.get("set") == 1 and stats.get("hsetex") == 1, stats  # session + devices index
+    assert stats.get("set") == 1 and stats.get("zadd") == 1, stats  # session + owner index
     assert "exists" not in stats
 
 
@@ -127,29 +128,34 @@ def test_the_ttl_is_the_sessions_own_expiry_never_reset_by_a_read(client, valkey
     client.get("/")
     client.get("/flights/")
     assert 55 <= valkey_client.ttl(valkey_key(key)) <= 60  # not back to SESSION_COOKIE_AGE
-    # The devices index entry expires with its session.
-    field_ttl = valkey_client.execute_command("HTTL", index_key(key[:8]), "FIELDS", 1, key[8:])
-    assert 55 <= field_ttl[0] <= 60
+    # The owner index entry's score is the session's expiry.
+    expires_at = valkey_client.zscore(index_key(key), key[3:])
+    assert 55_000 <= expires_at - now_ms() <= 60_000
 
 
 def test_sliding_expiry(client, valkey_client, passport, settings):
-    """Active every third of the idle age: still logged in after three ages, writing only when
-    a refresh is due; idle for one age: logged out."""
-    settings.SESSION_COOKIE_AGE = 2
+    """Active every third of the idle age for three ages (the engine's clock moved, no sleep):
+    still logged in, the TTL back at the full age after each refresh, and a write only when a
+    refresh is due (a tenth of the age); Valkey expires an idle key after one age."""
+    settings.SESSION_COOKIE_AGE = 60
+    clock = use_clock(settings)
     login(client, passport)
     key = session_key_of(client)
     client.get("/")
-    started = time.monotonic()
-    while time.monotonic() - started < 6.5:
-        time.sleep(2 / 3)
+    for _ in range(9):
+        clock.advance(20)
+        valkey_client.config_resetstat()
         assert client.get("/").status_code == 200, "logged out while active"
-    stored_session(valkey_client, key)  # still there
-
+        assert commandstats(valkey_client).get("evalsha") == 1  # the refresh
+        assert 58_000 <= valkey_client.pttl(valkey_key(key)) <= 60_000
+    clock.advance(5)  # less than a tenth of the age: a read, no write
     valkey_client.config_resetstat()
-    assert client.get("/").status_code == 200  # just refreshed or not due: a read, no write
-    time.sleep(2.2)
-    assert client.get("/").status_code == 302  # idle for longer than the age: logged out
-    assert not valkey_client.exists(valkey_key(key))
+    assert client.get("/").status_code == 200
+    assert commandstats(valkey_client) == {"get": 1}
+    # Idle from here: the key's own TTL (the server's clock) ends it within one age.
+    assert 0 < valkey_client.pttl(valkey_key(key)) <= 60_000
+    valkey_client.delete(valkey_key(key))  # as Valkey's expiry will
+    assert client.get("/").status_code == 302
 
 
 def test_read_far_from_expiry_writes_nothing_and_due_read_refreshes(
@@ -205,7 +211,7 @@ def test_a_newer_format_is_an_outage_not_a_logout(client, valkey_client, passpor
     login(client, passport)
     cookie = session_cookie(client)
     key = valkey_key(session_key_of(client))
-    newer = b"\x93\x02\xcf" + b"\x00" * 8 + b"\x95\xc0\xc0\xc0\xc0\x80"
+    newer = b"\x94\x03\xcf" + b"\x00" * 8 + b"\xc0\x95\xc0\xc0\xc0\xc0\x80"
     valkey_client.set(key, newer)
     response = client.get("/")
     assert response.status_code == 503 and response["Retry-After"]
@@ -227,7 +233,7 @@ def test_layout_n_plus_1_is_read_by_n_and_its_fields_survive(client, valkey_clie
     body = msgspec.msgpack.decode(Envelope.body_of(raw_value(valkey_client, valkey_key(key))))
     body[3][0].append("T2")  # flight entry field 10 of layout N+1 ("terminal")
     body[4]["seat_preference"] = "aisle"  # a new top-level value of N+1
-    valkey_client.set(valkey_key(key), Envelope.header(written_at) + pack(body), keepttl=True)
+    valkey_client.set(valkey_key(key), Envelope.make(written_at, None, pack(body)), keepttl=True)
 
     assert client.get("/").status_code == 200  # N reads N+1: still logged in
     assert client.post("/flights/add/", {"flight_id": second["flight_id"]}).status_code == 302
@@ -247,7 +253,7 @@ def test_layout_n_is_read_by_n_plus_1(client, valkey_client, passport):
     raw = raw_value(valkey_client, valkey_key(key))
     body = msgspec.msgpack.decode(Envelope.body_of(raw))
     body[3][0].pop()  # written before the flight entry had its last field ("airline")
-    valkey_client.set(valkey_key(key), raw[:11] + pack(body), keepttl=True)
+    valkey_client.set(valkey_key(key), Envelope.make(0, None, pack(body)), keepttl=True)
     assert client.get("/").status_code == 200
     assert stored_session(valkey_client, key)["flights"][0]["airline"] is None
 
@@ -260,8 +266,15 @@ def test_demo_session_is_small(client, valkey_client, passport):
     raw = raw_value(valkey_client, key)
     data = decode_value(raw)[1]
     assert data["weather"]["city"] == "Birmingham" and len(data["flights"]) == 1
-    assert len(raw) < 300, len(raw)
-    assert valkey_client.memory_usage(key) <= 400
+    assert len(raw) < 240, len(raw)
+    # Its owner index entry: what it adds to its bucket's sorted set (the bucket's own ~64
+    # bytes are shared by the owners whose tags fall in it: ~20 each at a million sessions).
+    index, member = index_key(session_key_of(client)), session_key_of(client)[3:]
+    valkey_client.zadd(index, {"n" * 37: 1})  # a neighbour in the bucket
+    with_entry = valkey_client.memory_usage(index)
+    valkey_client.zrem(index, member)
+    entry = with_entry - valkey_client.memory_usage(index)
+    assert valkey_client.memory_usage(key) + entry <= 400, (valkey_client.memory_usage(key), entry)
 
 
 def test_concurrent_changes_are_merged_not_lost(client, valkey_client, passport):
@@ -489,10 +502,11 @@ def test_cycle_key_keeps_a_change_made_meanwhile(client, valkey_client, passport
     other.save()
     tab.cycle_key()
     assert tab.session_key is not None
-    assert tab.session_key != key and not valkey_client.exists(valkey_key(key))
+    assert tab.session_key != key and not SessionStore().exists(key)
+    assert SessionStore(key).load() == {}
     stored = stored_session(valkey_client, tab.session_key)
     assert stored["written_by_other_tab"] == 1 and stored["passenger"]["passportno"] == passport
-    assert valkey_client.hkeys(index_key(key[:8])) == [tab.session_key[8:]]
+    assert indexed(valkey_client, key) == [tab.session_key]
 
 
 def test_log_out_everywhere_with_thousands_of_sessions(valkey_client):
@@ -508,7 +522,7 @@ def test_log_out_everywhere_with_thousands_of_sessions(valkey_client):
 def make_sessions_of_one_passenger(valkey_client, count: int) -> list[str]:
     from valkey_sessions.keys import new_key, owner_tags
     from valkey_sessions.scripts import CREATE, sessions_client
-    from valkey_sessions.store import encode_value, now_ms
+    from valkey_sessions.store import encode_value
 
     sessions_client().script_load(CREATE.source)
     tag, keys = owner_tags(1)[0], []
@@ -516,9 +530,8 @@ def make_sessions_of_one_passenger(valkey_client, count: int) -> list[str]:
     data = encode_value({"passenger_id": 1, "passenger": {"passportno": "P100001"}}, 0)
     for _ in range(count):
         key = new_key(tag)
-        device = encode_device(1, now_ms(), "", "")
         pipe.evalsha(
-            CREATE.sha, 2, valkey_key(key), index_key(tag), data, "PX", 600_000, key[8:], device
+            CREATE.sha, 2, valkey_key(key), index_key(tag), data, "PX", 600_000, key[3:], "", 0
         )
         keys.append(key)
     pipe.execute()
@@ -534,18 +547,18 @@ def test_a_passenger_keeps_at_most_max_sessions(valkey_client, passport, setting
         clock.advance(0.01)  # distinct creation times
     assert [b.get("/").status_code for b in browsers] == [302, 302, 200, 200, 200]
     key = session_key_of(browsers[-1])
-    assert len(valkey_client.hkeys(index_key(key[:8]))) == 3
+    assert len(indexed(valkey_client, key)) == 3
 
 
 def test_foreign_data_at_the_index_key_does_not_break_login(client, valkey_client, passport):
     login(client, passport)
     key = session_key_of(client)
     valkey_client.delete(index_key(key[:8]))
-    valkey_client.set(index_key(key[:8]), "not a hash")
+    valkey_client.set(index_key(key[:8]), "not a sorted set")
     other = Client()
     assert login(other, passport).status_code == 302
     new = session_key_of(other)
-    assert valkey_client.hkeys(index_key(new[:8])) == [new[8:]]
+    assert indexed(valkey_client, new) == [new]
     flight_id = tomorrows_flights(1)[0]["flight_id"]
     assert client.post("/flights/add/", {"flight_id": flight_id}).status_code == 302
 
@@ -556,12 +569,12 @@ def test_index_entry_follows_its_session_after_a_tag_secret_change(
     """Sessions made under an old tag secret keep their devices entry alive with them."""
     login(client, passport)
     key = session_key_of(client)
-    settings.SESSION_TAG_SECRET = "a-new-secret-for-tags-" * 3
+    settings.VALKEY_SESSIONS = {**settings.VALKEY_SESSIONS, "TAG_SECRET": "new-tag-secret" * 4}
     session = SessionStore(key)
     session.set_expiry(3600)
     session.save()
-    field_ttl = valkey_client.execute_command("HTTL", index_key(key[:8]), "FIELDS", 1, key[8:])
-    assert 3590 <= field_ttl[0] <= 3600
+    expires_at = valkey_client.zscore(index_key(key), key[3:])
+    assert 3_590_000 <= expires_at - now_ms() <= 3_600_000
 
 
 @pytest.fixture
@@ -640,3 +653,84 @@ def test_parallel_adds_through_four_gunicorn_workers(
         assert _parallel_adds(base, cookies, batch) == [302] * parallel
     stored = stored_session(valkey_client, cookies["flightsite_session"])
     assert {f["flight_id"] for f in stored["flights"]} == set(flights)
+
+
+def full(valkey_client):
+    """The session server full (noeviction: every write refused with OOM, reads and allow-oom
+    scripts still served); a context manager that empties it again."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def filled():
+        valkey_client.config_set("maxmemory", 1)
+        try:
+            yield
+        finally:
+            valkey_client.config_set("maxmemory", 0)
+
+    return filled()
+
+
+def test_a_refresh_refused_past_half_the_age_is_a_503_not_a_logout(
+    client, valkey_client, passport, settings
+):
+    settings.SESSION_COOKIE_AGE = 600
+    clock = use_clock(settings)
+    login(client, passport)
+    cookie = session_cookie(client)
+    with full(valkey_client):
+        clock.advance(100)  # a refresh is due (a tenth of the age), refused: still served
+        assert client.get("/").status_code == 200
+        clock.advance(250)  # refused since more than half the age: an outage, not a logout
+        response = client.get("/")
+        assert response.status_code == 503 and response["Retry-After"]
+        assert session_cookie(client) == cookie
+    assert client.get("/").status_code == 200  # back with the server
+    assert 590_000 <= valkey_client.pttl(valkey_key(session_key_of(client))) <= 600_000
+
+
+def test_logout_and_purge_work_on_a_full_server(client, valkey_client, passport):
+    from django.core.management import call_command
+
+    login(client, passport)
+    key = session_key_of(client)
+    other = Client()
+    login(other, passport)
+    with full(valkey_client):
+        assert Client().post("/login/", {"passportno": passport}).status_code == 503
+        client.post("/logout/")
+        assert not valkey_client.exists(valkey_key(key))  # DELETE says allow-oom
+        call_command("sessions", "purge", "--yes")
+        assert valkey_client.keys("flight_session:*") == []
+
+
+def test_use_peeked_keeps_the_raw_value_so_a_later_save_merges(client, valkey_client, passport):
+    """The session page peeks (no load); a save in the same request afterwards compares with
+    what was peeked, so a concurrent change is merged, not overwritten."""
+    from valkey_sessions import live as live_sessions
+
+    login(client, passport)
+    key = session_key_of(client)
+    first, second = tomorrows_flights(2)
+    page = SessionStore(key)
+    peeked = live_sessions.peek(key)
+    assert peeked is not None and peeked.raw is not None and peeked.data is not None
+    page.use_peeked(peeked.raw, peeked.data)
+    other = SessionStore(key)
+    sess.add_flight(other, second)
+    other.save()  # another tab, after the peek
+    sess.add_flight(page, first)
+    page.save()
+    stored = {f["flight_id"] for f in stored_session(valkey_client, key)["flights"]}
+    assert stored == {first["flight_id"], second["flight_id"]}
+
+
+def test_the_merge_keeps_an_in_place_edit_and_a_deletion():
+    flight = {"flight_id": 1, "flightno": "LH1", "airline": None}
+    base = {"flights": [flight], "units": "metric"}
+    mine = {"flights": [{**flight, "airline": "Lufthansa"}], "units": "metric"}
+    theirs = {"flights": [flight, {"flight_id": 2, "flightno": "BA2", "airline": None}]}
+    merged = sess.merge(base, mine, theirs)
+    assert merged["flights"][0]["airline"] == "Lufthansa"  # edited in place, kept once
+    assert [f["flight_id"] for f in merged["flights"]] == [1, 2]
+    assert "units" not in merged  # the other request deleted it; this one did not touch it

@@ -145,7 +145,7 @@ def test_flight_rows_escape_and_follow_the_flight():
         "arrival": "2030-01-03T01:05",
         "airline": None,
     }
-    row = str(list_row(flight, set(), "2030-01-02T12:00"))
+    row = str(list_row(flight, set(), "2030-01-02T12:00", {}))
     assert "<script>" not in row and "&lt;script&gt;" in row and "O&#39;Hare" in row
     assert 'title="Chicago O&#39;Hare &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"' in row
     hostile = {
@@ -155,7 +155,8 @@ def test_flight_rows_escape_and_follow_the_flight():
         "to_airport": "<u>Z</u>",
         "airline": "A&B <img>",
     }
-    for html in (str(list_row(hostile, set(), "2030-01-02T12:00")), str(flight_cells(hostile))):
+    hostile_row = str(list_row(hostile, set(), "2030-01-02T12:00", {}))
+    for html in (hostile_row, str(flight_cells(hostile, zones={}))):
         assert "<b>" not in html and "<i>" not in html and "<u>" not in html, html
         assert "<img>" not in html and "A&amp;B &lt;img&gt;" in html
         assert "&lt;b&gt;XY&lt;/b&gt;" in html and "&#34;&gt;&lt;i&gt;" in html
@@ -163,15 +164,52 @@ def test_flight_rows_escape_and_follow_the_flight():
     assert ">—</td>" in row  # no airline
     assert '+1</span><span class="visually-hidden"> (1 day later)' in row
     assert 'value="7"' in row and "Add</button>" in row
-    assert "Added" in list_row(flight, {7}, "2030-01-02T12:00")
-    assert "Departed" in list_row(flight, set(), "2030-01-03T00:00")
+    assert "Added" in list_row(flight, {7}, "2030-01-02T12:00", {})
+    assert "Departed" in list_row(flight, set(), "2030-01-03T00:00", {})
     renamed = {**flight, "to_airport": "Zurich Kloten"}
-    assert "Zurich Kloten" in list_row(renamed, set(), "2030-01-02T12:00")
-    assert "Zurich Kloten" not in list_row(flight, set(), "2030-01-02T12:00")
-    dated = str(flight_cells(flight, with_date=True))
+    assert "Zurich Kloten" in list_row(renamed, set(), "2030-01-02T12:00", {})
+    assert "Zurich Kloten" not in list_row(flight, set(), "2030-01-02T12:00", {})
+    dated = str(flight_cells(flight, with_date=True, zones={}))
     assert '<span class="weekday">Wed </span>2 Jan</span> 23:10' in dated
     from django.utils import translation
 
     with translation.override("de"):  # the names follow the language, never from the cache
-        german = str(flight_cells(flight, with_date=True))
+        german = str(flight_cells(flight, with_date=True, zones={}))
     assert '<span class="weekday">Mi </span>2 Jan</span> 23:10' in german
+
+
+def test_flight_times_say_whose_clock_they_are():
+    """Each time is its airport's local time with the zone's name; "+1" follows the two local
+    calendars and the flight time the two instants (flights/rows.py)."""
+    from zoneinfo import ZoneInfo
+
+    from flights.rows import flight_cells
+
+    flight = {
+        "flight_id": 8,
+        "flightno": "LH500",
+        "from_airport": "Frankfurt am Main",
+        "from_iata": "FRA",
+        "to_airport": "Buenos Aires Ezeiza",
+        "to_iata": "EZE",
+        "departure": "2030-01-02T21:10",  # UTC (TIME_ZONE): 22:10 in Frankfurt
+        "arrival": "2030-01-03T10:55",  # UTC: 07:55 in Buenos Aires, the next day
+        "airline": "Lufthansa",
+    }
+    zones = {"FRA": ZoneInfo("Europe/Berlin"), "EZE": ZoneInfo("America/Argentina/Buenos_Aires")}
+    cells = str(flight_cells(flight, zones=zones))
+    assert '<time datetime="2030-01-02T22:10+01:00">22:10</time>' in cells
+    assert '<abbr class="tz" title="Europe/Berlin">CET</abbr>' in cells
+    assert 'datetime="2030-01-03T07:55-03:00" title="Flight time 13 h 45 min">07:55</time>' in cells
+    assert 'title="America/Argentina/Buenos_Aires">UTC\u22123</abbr>' in cells
+    assert '+1</span><span class="visually-hidden"> (1 day later)' in cells
+    # Late in UTC, early the same day in the west: no "+1" where the local dates agree.
+    west = {**flight, "departure": "2030-01-02T23:30", "arrival": "2030-01-03T02:40"}
+    west_zones = {"FRA": ZoneInfo("America/New_York"), "EZE": ZoneInfo("America/Chicago")}
+    cells = str(flight_cells(west, zones=west_zones))
+    assert ">18:30</time>" in cells and ">20:40</time>" in cells and "plus-days" not in cells
+    assert ">EST</abbr>" in cells and ">CST</abbr>" in cells
+    # An airport the catalog has no zone for: the site's zone, labelled.
+    assert '>21:10</time> <abbr class="tz" title="UTC">UTC</abbr>' in str(
+        flight_cells(flight, zones={})
+    )

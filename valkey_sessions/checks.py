@@ -34,12 +34,15 @@ def server_problems(client: Any = None) -> list[str]:
     missing = []
     for command in REQUIRED_COMMANDS:
         try:
-            reply = client.execute_command("COMMAND", "INFO", command)
+            # One word: valkey-py's COMMAND callback turns the reply into a dict (and fails
+            # on an unknown command); "COMMAND INFO" has none, the raw reply is [None] or a row.
+            reply = client.execute_command("COMMAND INFO", command)
         except Exception as exc:
             if "NOPERM" in str(exc) or "no permission" in str(exc).lower():
                 break  # an ACL user without COMMAND: the commands cannot be listed, only used
             raise
-        if not reply or reply[0] is None:
+        found = list(reply.values()) if isinstance(reply, dict) else list(reply or [])
+        if not found or found[0] is None:
             missing.append(command.upper())
     if missing:
         try:

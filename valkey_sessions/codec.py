@@ -1,9 +1,9 @@
 """The stored value of a session, and of an owner index entry (msgpack, never pickle).
 
-A session is the envelope `[1, written_at_ms, body]`: a fixed 11-byte header (msgpack
-fixarray(3), format version 1, a uint64 of when the TTL was last moved), then the body, which
-the CODEC setting makes from the session dict. The header's fixed size lets the store compare
-bodies without decoding and read `written_at` without the codec.
+A session is the envelope `[2, written_at_ms, device, body]` (see `Envelope`): when the TTL was
+last moved, where the session was opened, then the body, which the CODEC setting makes from the
+session dict. The store compares bodies without decoding and reads `written_at` without the
+codec.
 
 The default codec, `MsgpackCodec`, stores the dict as a msgpack map: forward-compatible by
 construction (a key one release adds is kept, untouched, by an older release that rewrites the
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class DamagedSession(ValueError):
@@ -111,49 +111,64 @@ class MsgpackCodec:
 
 
 class Envelope:
-    """Header + body (see the module docstring)."""
+    """`[2, written_at_ms, device, body]`: the fixed 11-byte header (msgpack fixarray(4), the
+    format version, a uint64), the device (msgpack nil, or a bin of at most 255 bytes holding
+    `[created_s, client_ip, label]`: where the session was opened, for "your devices"), then
+    the body. Format 1 (`[1, written_at_ms, body]`, no device) is still read."""
 
-    HEADER = struct.Struct(">BBBQ")  # fixarray(3), version (fixint), uint64 marker, written_at
-
-    @classmethod
-    def header(cls, written_at: int) -> bytes:
-        return cls.HEADER.pack(0x93, FORMAT_VERSION, 0xCF, written_at)
-
-    @classmethod
-    def body_of(cls, payload: bytes) -> bytes:
-        return payload[cls.HEADER.size :]
+    HEADER = struct.Struct(">BBBQ")  # fixarray, version (fixint), uint64 marker, written_at
 
     @classmethod
-    def written_at(cls, payload: bytes) -> int:
-        """When the TTL was last moved; DamagedSession if this is not a value of ours."""
+    def make(cls, written_at: int, device: bytes | None, body: bytes) -> bytes:
+        head = cls.HEADER.pack(0x94, FORMAT_VERSION, 0xCF, written_at)
+        if not device:
+            return head + b"\xc0" + body
+        return head + bytes((0xC4, len(device))) + device + body
+
+    @classmethod
+    def parts(cls, payload: bytes) -> tuple[int, bytes | None, bytes]:
+        """(written_at, device, body); DamagedSession if this is not a value of ours."""
         if len(payload) <= cls.HEADER.size:
             raise DamagedSession("too short")
         marker, version, uint64, written_at = cls.HEADER.unpack_from(payload)
-        if marker != 0x93 or uint64 != 0xCF:
+        if uint64 != 0xCF or (marker, version) not in ((0x94, 2), (0x93, 1)):
+            if marker in (0x93, 0x94) and uint64 == 0xCF and FORMAT_VERSION < version < 0x80:
+                raise DamagedSession(
+                    f"format version {version}, this code reads {FORMAT_VERSION}", newer=True
+                )
             raise DamagedSession("not a session value of this engine")
-        if version != FORMAT_VERSION:
-            raise DamagedSession(
-                f"format version {version}, this code reads {FORMAT_VERSION}",
-                newer=FORMAT_VERSION < version < 0x80,
-            )
-        written_at_: int = written_at
-        return written_at_
+        at = cls.HEADER.size
+        if version == 1:
+            return written_at, None, payload[at:]
+        if payload[at] == 0xC0:
+            return written_at, None, payload[at + 1 :]
+        if payload[at] != 0xC4 or len(payload) < at + 2 + payload[at + 1]:
+            raise DamagedSession("damaged device")
+        end = at + 2 + payload[at + 1]
+        return written_at, payload[at + 2 : end], payload[end:]
+
+    @classmethod
+    def body_of(cls, payload: bytes) -> bytes:
+        return cls.parts(payload)[2]
+
+    @classmethod
+    def written_at(cls, payload: bytes) -> int:
+        return cls.parts(payload)[0]
 
 
-# -- owner index entries --
+def encode_device(created_ms: int, client_ip: str, label: str) -> bytes:
+    """A session's device: [created_s, client_ip, label], at most 255 bytes."""
+    return ENCODER.encode([created_ms // 1000, client_ip[:45], label[:120]])  # < 180 bytes
 
 
-def encode_device(owner: Any, created: int, client_ip: str, user_agent: str) -> bytes:
-    """An owner index entry: [owner, created_ms, client_ip, user_agent]."""
-    return ENCODER.encode([owner, created, client_ip, user_agent])
-
-
-def decode_device(raw: bytes | None) -> tuple[Any, int, str, str] | None:
-    """(owner, created_ms, client_ip, user_agent), or None if unreadable."""
+def decode_device(raw: bytes | None) -> tuple[int, str, str] | None:
+    """(created_ms, client_ip, label), or None if absent or unreadable."""
+    if not raw:
+        return None
     try:
-        owner, created, ip, agent = DECODER.decode(raw or b"")
+        created, ip, label = DECODER.decode(raw)
     except (msgspec.DecodeError, DamagedSession, TypeError, ValueError):
         return None
     if type(created) is not int:
         return None
-    return owner, created, str(ip), str(agent)
+    return created * 1000, str(ip), str(label)

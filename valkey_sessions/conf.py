@@ -9,9 +9,11 @@
         "CODEC": "valkey_sessions.codec.MsgpackCodec",
         "MERGE": "valkey_sessions.merge.merge",
         "CLOCK": "time.time_ns",              # the app's clock (tests inject one)
+        "ENDED_MARKER_MAX_AGE": 86400,        # s a "who ended it" marker may live; 0: none
     }
 
-Read on every use (cheap: a dict lookup and a cached import), so `override_settings` works.
+Read on every use (cheap: the entries are resolved once, again after `override_settings` or
+pytest-django's `settings` change them; imports are cached).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 DEFAULTS: dict[str, Any] = {
@@ -33,20 +37,46 @@ DEFAULTS: dict[str, Any] = {
     "CODEC": "valkey_sessions.codec.MsgpackCodec",
     "MERGE": "valkey_sessions.merge.merge",
     "CLOCK": "time.time_ns",
+    # A session ended by someone else (end(..., by=...)) leaves a marker saying so, for the
+    # browser that still holds its cookie: it lives as long as the session would have, at most
+    # this many seconds (0: no markers).
+    "ENDED_MARKER_MAX_AGE": 86400,
 }
 
 
-def get(name: str) -> Any:
+# The entries with their defaults, resolved at the first read and again after a change of the
+# settings they come from (override_settings and pytest-django's `settings` fixture send
+# setting_changed): a session load reads them several times, each a dict lookup.
+_resolved: dict[str, Any] | None = None
+_SOURCES = {"VALKEY_SESSIONS", "SESSION_CACHE_ALIAS"}
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    global _resolved, _checked_prefix
+    if setting in _SOURCES:
+        _resolved = _checked_prefix = None
+
+
+def _entries() -> dict[str, Any]:
+    global _resolved
+    if _resolved is not None:
+        return _resolved
     configured = getattr(settings, "VALKEY_SESSIONS", None) or {}
     unknown = set(configured) - set(DEFAULTS)
     if unknown:
         raise ImproperlyConfigured(
             f"VALKEY_SESSIONS has unknown entries {sorted(unknown)}; known: {sorted(DEFAULTS)}"
         )
-    value = configured.get(name, DEFAULTS[name])
-    if name == "CACHE_ALIAS" and value is None:
-        return settings.SESSION_CACHE_ALIAS
-    return value
+    entries = {**DEFAULTS, **configured}
+    if entries["CACHE_ALIAS"] is None:
+        entries["CACHE_ALIAS"] = settings.SESSION_CACHE_ALIAS
+    _resolved = entries
+    return entries
+
+
+def get(name: str) -> Any:
+    return _entries()[name]
 
 
 @functools.lru_cache(maxsize=32)
@@ -69,10 +99,18 @@ def now_ms() -> int:
     return clock() // 1_000_000
 
 
+_checked_prefix: Any = None  # the last KEY_PREFIX found valid (each load builds a key)
+
+
 def key_prefix() -> str:
+    global _checked_prefix
     prefix = get("KEY_PREFIX")
+    if prefix is _checked_prefix:
+        checked: str = prefix
+        return checked
     if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
         raise ImproperlyConfigured("VALKEY_SESSIONS['KEY_PREFIX'] must be a str without braces")
+    _checked_prefix = prefix
     return prefix
 
 

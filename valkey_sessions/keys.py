@@ -1,9 +1,13 @@
 """Session keys: what a cookie may hold and where its session lives in Valkey.
 
-A session key (the cookie value) is a tag of 8 characters and a secret of 32, all [a-z0-9]; its
-Valkey key is `<prefix>{<tag>}<secret>`, and the owner index of a tag is `<prefix>{<tag>}` (the
-same braces, so one cluster slot). An owner's sessions share one tag, a keyed hash of the owner
-id (so a cookie does not show the id): their keys and their index change together in one script.
+A session key (the cookie value) is a tag of 8 characters and a secret of 32, all [a-z0-9]. An
+owner's sessions share one tag, a keyed hash of the owner id (so a cookie does not show the id).
+The tag's first 3 characters are its *bucket* (46,656 of them): the Valkey key is
+`<prefix>{<bucket>}<rest of the tag><secret>`, and the owner index of a bucket is the sorted set
+`<prefix>{<bucket>}` (same braces: one cluster slot, so a session and its index entry change
+together in one script). A bucket's index is shared by the owners whose tags fall in it (about
+20 at a million sessions): its own overhead is shared too, which is what keeps a session and its
+index entry under 400 bytes (README "Memory").
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from django.utils.crypto import get_random_string, salted_hmac
 from . import conf
 
 KEY_CHARS = string.ascii_lowercase + string.digits
-TAG_LENGTH = 8  # one owner's sessions share it (and a cluster slot)
+TAG_LENGTH = 8  # one owner's sessions share it
+BUCKET_LENGTH = 3  # the tag's first characters: the hash tag (cluster slot) and owner index
 RANDOM_LENGTH = 32  # 165 bits of randomness: the secret part of the key
 KEY_LENGTH = TAG_LENGTH + RANDOM_LENGTH
 
@@ -30,8 +35,21 @@ def valid_key(key: Any) -> TypeGuard[str]:
 
 
 def valkey_key(session_key: str) -> str:
-    """The Valkey key of a session: `<prefix>{<tag>}<secret>`."""
-    return f"{conf.key_prefix()}{{{session_key[:TAG_LENGTH]}}}{session_key[TAG_LENGTH:]}"
+    """The Valkey key of a session: `<prefix>{<bucket>}<rest of tag><secret>`."""
+    return f"{conf.key_prefix()}{{{session_key[:BUCKET_LENGTH]}}}{session_key[BUCKET_LENGTH:]}"
+
+
+def member(session_key: str) -> str:
+    """A session's member in its bucket's index: the key after the bucket (tag rest + secret;
+    the index key followed by the member is the session's Valkey key)."""
+    return session_key[BUCKET_LENGTH:]
+
+
+def ended_marker_key(session_key: str) -> str:
+    """Where "who ended this session" is kept for a while (live.end(..., by=...)): next to the
+    session's key, in its slot. Not a session key (session_key_of says None), so SCANs, counts
+    and purges pass it by; it expires by itself."""
+    return valkey_key(session_key) + ":ended"
 
 
 def session_key_of(valkey_key_: str | bytes) -> str | None:
@@ -41,20 +59,23 @@ def session_key_of(valkey_key_: str | bytes) -> str | None:
         valkey_key_ = valkey_key_.decode("ascii", "replace")
     prefix = conf.key_prefix()
     start = len(prefix) + 1
-    if not valkey_key_.startswith(prefix + "{") or valkey_key_[start + TAG_LENGTH :][:1] != "}":
+    if not valkey_key_.startswith(prefix + "{") or valkey_key_[start + BUCKET_LENGTH :][:1] != "}":
         return None
-    key = valkey_key_[start : start + TAG_LENGTH] + valkey_key_[start + TAG_LENGTH + 1 :]
+    key = valkey_key_[start : start + BUCKET_LENGTH] + valkey_key_[start + BUCKET_LENGTH + 1 :]
     return key if valid_key(key) else None
 
 
-def index_key(tag: str) -> str:
-    """The owner index of the sessions whose key starts with `tag`: `<prefix>{<tag>}`."""
-    return f"{conf.key_prefix()}{{{tag}}}"
+def index_key(tag_or_key: str) -> str:
+    """The owner index of a tag's (or a session key's) bucket: `<prefix>{<bucket>}`."""
+    return f"{conf.key_prefix()}{{{tag_or_key[:BUCKET_LENGTH]}}}"
 
 
-def scan_pattern(tag: str = "*") -> str:
-    """SCAN MATCH for session keys (and, unavoidably, owner indexes: session_key_of tells)."""
-    return f"{conf.key_prefix()}{{{tag}}}*" if tag != "*" else f"{conf.key_prefix()}{{*"
+def scan_pattern(tag: str = "") -> str:
+    """SCAN MATCH for the session keys of a tag (all when ""); owner indexes match it too
+    (session_key_of tells them apart)."""
+    if not tag:
+        return f"{conf.key_prefix()}{{*"
+    return f"{conf.key_prefix()}{{{tag[:BUCKET_LENGTH]}}}{tag[BUCKET_LENGTH:]}*"
 
 
 def mask(session_key: str | None) -> str:
@@ -62,7 +83,7 @@ def mask(session_key: str | None) -> str:
     (pages, logs and `manage.py sessions` show this, never a whole key)."""
     if not session_key:
         return "-"
-    return f"{conf.key_prefix()}{{{session_key[:TAG_LENGTH]}}}{session_key[TAG_LENGTH:][:4]}…"
+    return f"{valkey_key(session_key)[: -(RANDOM_LENGTH - 4)]}…"
 
 
 def _base36(number: int, length: int) -> str:

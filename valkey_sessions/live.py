@@ -8,7 +8,6 @@ trip per step) and calls the store's delete.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import time
@@ -17,22 +16,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .codec import DamagedSession, decode_device
+from .codec import DamagedSession, Envelope, decode_device
 from .keys import (
+    BUCKET_LENGTH,
     KEY_CHARS,
-    RANDOM_LENGTH,
     TAG_LENGTH,
     index_key,
     mask,
     owner_tags,
     scan_pattern,
     session_key_of,
+    valid_key,
     valkey_key,
 )
 from .scripts import delete_sessions, sessions_client
 from .store import EXPIRY_KEY, decode_value, owner_of
 
 SCAN_COUNT = 1000  # keys Valkey looks at per SCAN call
+# Every SCAN says TYPE string: owner indexes (sorted sets) and the "moved" marks of renewed
+# sessions (sets) share the key pattern and are skipped by the server.
 Owner = str | int
 
 
@@ -43,13 +45,11 @@ def _from_ms(ms: int) -> datetime:
 
 @dataclass(frozen=True)
 class Device:
+    """Where a session was opened (SessionStore.set_device at its creation)."""
+
     created: datetime
     client_ip: str
-    user_agent: str
-
-    @property
-    def label(self) -> str:
-        return describe_user_agent(self.user_agent)
+    label: str  # what set_device was given as the user agent ("Firefox 132 on Linux")
 
 
 @dataclass
@@ -117,21 +117,6 @@ def handle_of(session_key: str) -> str:
     return hashlib.sha256(b"valkey_sessions.handle:" + session_key.encode()).hexdigest()[:20]
 
 
-@functools.lru_cache(maxsize=512)
-def describe_user_agent(user_agent: str) -> str:
-    """'Firefox 132 on Linux' from a User-Agent header (ua-parser's regexes)."""
-    if not user_agent:
-        return "Unknown device"
-    import ua_parser  # imported here: compiling its regexes takes a moment, pages rarely need it
-
-    result = ua_parser.parse(user_agent).with_defaults()
-    browser = result.user_agent.family
-    if result.user_agent.major and result.user_agent.major != "Other":
-        browser += f" {result.user_agent.major}"
-    system = result.os.family
-    return browser if system in ("", "Other") else f"{browser} on {system}"
-
-
 # --- reading ---------------------------------------------------------------------------------
 
 
@@ -144,30 +129,19 @@ def _queue_inspect(pipe: Any, session_key: str) -> None:
 def _inspected(session_key: str, raw: bytes | None, ttl: int, memory: Any) -> LiveSession | None:
     if raw is None:
         return None  # ended or expired between the listing and now
+    device = None
     try:
         written_at, data = decode_value(raw)
+        found = decode_device(Envelope.parts(raw)[1])
+        if found is not None:
+            device = Device(_from_ms(found[0]), found[1], found[2])
     except DamagedSession:
         written_at, data = None, None
-    return LiveSession(session_key, data, ttl, raw, memory, written_at=written_at)
+    return LiveSession(session_key, data, ttl, raw, memory, written_at=written_at, device=device)
 
 
 def _same(a: Any, b: Any) -> bool:
     return a is not None and b is not None and str(a) == str(b)
-
-
-def _devices(entries: dict[Any, bytes], tag: str, owner: Owner | None) -> dict[str, Device]:
-    """session key -> device from one tag's index (only `owner`'s entries if given)."""
-    devices = {}
-    for raw_field, raw_entry in entries.items():
-        field_ = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
-        entry = decode_device(raw_entry)
-        if len(field_) != RANDOM_LENGTH or entry is None:
-            continue
-        entry_owner, created, ip, agent = entry
-        if owner is not None and not _same(entry_owner, owner):
-            continue  # another owner whose tag collides: never theirs to see
-        devices[tag + field_] = Device(_from_ms(created), ip, agent)
-    return devices
 
 
 def _inspect(session_keys: list[str]) -> list[LiveSession]:
@@ -182,17 +156,36 @@ def _inspect(session_keys: list[str]) -> list[LiveSession]:
     return [s for s in found if s is not None]
 
 
-def _devices_of_tags(tags: list[str], owner: Owner | None = None) -> dict[str, Device]:
-    """The devices indexes of some tags (one pipelined round trip)."""
+def _of_tags(members: list[Any], tag: str) -> list[str]:
+    """The session keys of a tag among its bucket index's members."""
+    bucket, rest = tag[:BUCKET_LENGTH], tag[BUCKET_LENGTH:]
+    keys = []
+    for raw in members:
+        found = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
+        if found.startswith(rest) and valid_key(bucket + found):
+            keys.append(bucket + found)
+    return keys
+
+
+def _indexed(tags: list[str]) -> list[str]:
+    """The session keys in the owner index of some tags (one pipelined round trip)."""
     if not tags:
-        return {}
+        return []
     pipe = sessions_client().pipeline(transaction=False)
     for tag in tags:
-        pipe.hgetall(index_key(tag))
-    devices: dict[str, Device] = {}
-    for tag, entries in zip(tags, pipe.execute(), strict=True):
-        devices.update(_devices(entries, tag, owner))
-    return devices
+        pipe.zrange(index_key(tag), 0, -1)
+    return [
+        k for tag, found in zip(tags, pipe.execute(), strict=True) for k in _of_tags(found, tag)
+    ]
+
+
+def _owned(sessions: list[LiveSession], owner: Owner) -> list[LiveSession]:
+    # Another owner whose tag collides (41 bits): never theirs to see.
+    return [s for s in sessions if s.data is None or _same(s.owner, owner)]
+
+
+def _newest_first(session: LiveSession) -> float:
+    return -(session.device.created.timestamp() if session.device else 0)
 
 
 def peek(session_key: str | None) -> LiveSession | None:
@@ -202,65 +195,52 @@ def peek(session_key: str | None) -> LiveSession | None:
         return None
     pipe = sessions_client().pipeline(transaction=False)
     _queue_inspect(pipe, session_key)
-    pipe.hgetall(index_key(session_key[:TAG_LENGTH]))
-    raw, ttl, memory, entries = pipe.execute()
-    session = _inspected(session_key, raw, ttl, memory)
-    if session is not None:
-        devices = _devices(entries, session_key[:TAG_LENGTH], session.owner)
-        session.device = devices.get(session_key)
-    return session
+    return _inspected(session_key, *pipe.execute())
 
 
 def overview(session_key: str | None) -> tuple[LiveSession, list[LiveSession]] | None:
     """A "your devices" page: this session (peeked) and its owner's other live sessions, newest
-    first. Two round trips (three after a tag secret rotation); None when it has no owner."""
+    first. Two or three round trips; None when it has no owner."""
     if not session_key:
         return None
-    tag = session_key[:TAG_LENGTH]
     pipe = sessions_client().pipeline(transaction=False)
     _queue_inspect(pipe, session_key)
-    pipe.hgetall(index_key(tag))
-    raw, ttl, memory, entries = pipe.execute()
+    pipe.zrange(index_key(session_key), 0, -1)
+    raw, ttl, memory, members = pipe.execute()
     current = _inspected(session_key, raw, ttl, memory)
     if current is None or current.owner is None:
         return None
-    pid = current.owner
-    devices = _devices(entries, tag, pid)
-    devices.update(_devices_of_tags([t for t in owner_tags(pid) if t != tag], pid))
-    current.device, current.current = devices.get(session_key), True
-    others = _inspect([k for k in devices if k != session_key])
-    for other in others:
-        other.device = devices[other.session_key]
-    others = [s for s in others if s.owner is None or _same(s.owner, pid)]
-    others.sort(key=lambda s: -(s.device.created.timestamp() if s.device else 0))
+    owner, tag = current.owner, session_key[:TAG_LENGTH]
+    keys = _of_tags(members, tag) + _indexed([t for t in owner_tags(owner) if t != tag])
+    current.current = True
+    others = _owned(_inspect([k for k in keys if k != session_key]), owner)
+    others.sort(key=_newest_first)
     return current, others
 
 
 def sessions_of(owner: Owner, current: str | None = None) -> list[LiveSession]:
     """An owner's live sessions (from their index), the current one first, then newest first."""
-    devices = _devices_of_tags(owner_tags(owner), owner)
-    sessions = _inspect(list(devices))
+    sessions = _owned(_inspect(_indexed(owner_tags(owner))), owner)
     for session in sessions:
-        session.device = devices[session.session_key]
         session.current = session.session_key == current
-    sessions.sort(key=lambda s: (not s.current, -(s.device.created.timestamp() if s.device else 0)))
-    return [s for s in sessions if s.owner is None or _same(s.owner, owner)]
+    sessions.sort(key=lambda s: (not s.current, _newest_first(s)))
+    return sessions
 
 
 # --- ending ----------------------------------------------------------------------------------
 
 
-def end(session_key: str) -> bool:
-    """End one session now; False if it was already gone."""
-    return delete_sessions([session_key]) > 0
+def end(session_key: str, by: str | None = None) -> bool:
+    """End one session now; False if it was already gone. `by` ("staff", "elsewhere", ...):
+    who ended it, told to its browser (scripts.ended_by) while a short marker lives."""
+    return delete_sessions([session_key], by=by) > 0
 
 
-def end_by_handle(owner: Owner, handle: str) -> bool:
+def end_by_handle(owner: Owner, handle: str, by: str | None = None) -> bool:
     """End one of this owner's sessions, named by its handle."""
-    devices = _devices_of_tags(owner_tags(owner), owner)
-    for key in devices:
-        if handle_of(key) == handle:
-            return end(key)
+    for session in sessions_of(owner):
+        if session.handle == handle:
+            return end(session.session_key, by=by)
     return False
 
 
@@ -270,31 +250,22 @@ def find_by_handle(tag: str, handle: str) -> str | None:
     index)."""
     if len(tag) != TAG_LENGTH or not all(c in KEY_CHARS for c in tag):
         return None
-    for key in _devices_of_tags([tag]):
+    for key in _indexed([tag]):
         if handle_of(key) == handle:
             return key
     for node in _nodes():
-        for raw in node.scan_iter(match=scan_pattern(tag), count=SCAN_COUNT):
+        for raw in node.scan_iter(match=scan_pattern(tag), count=SCAN_COUNT, _type="string"):
             found = session_key_of(raw)
             if found and handle_of(found) == handle:
                 return found
     return None
 
 
-def end_all(owner: Owner, keep: str | None = None) -> int:
+def end_all(owner: Owner, keep: str | None = None, by: str | None = None) -> int:
     """End every session of an owner (but `keep`: "log out everywhere else"); one script call
-    per tag."""
-    keys = [k for k in _devices_of_tags(owner_tags(owner), owner) if k != keep]
-    return delete_sessions(keys) if keys else 0
-
-
-def end_oldest(owner: Owner, keep: int, current: str) -> int:
-    """Keep an owner's `keep` newest sessions (and `current`), end the others
-    (MAX_SESSIONS_PER_OWNER: nothing else bounds how many sessions one owner has)."""
-    devices = _devices_of_tags(owner_tags(owner), owner)
-    newest_first = sorted(devices, key=lambda k: devices[k].created, reverse=True)
-    kept = {current, *newest_first[: max(keep - 1, 0)]}
-    return delete_sessions([k for k in newest_first if k not in kept])
+    per bucket."""
+    keys = [s.session_key for s in sessions_of(owner) if s.session_key != keep]
+    return delete_sessions(keys, by=by) if keys else 0
 
 
 # --- walking all sessions (SCAN, never KEYS) -------------------------------------------------
@@ -337,18 +308,13 @@ def scan_page(cursor: str = "0", page_size: int = 50) -> Page:
     keys: list[str] = []
     while node_index < len(nodes) and len(keys) < page_size:
         position, batch = nodes[node_index].scan(
-            cursor=position, match=scan_pattern(), count=min(SCAN_COUNT, page_size)
+            cursor=position, match=scan_pattern(), count=min(SCAN_COUNT, page_size), _type="string"
         )
         keys += [k for k in (session_key_of(b) for b in batch) if k]
         if position == 0:
             node_index += 1
     next_cursor = None if node_index >= len(nodes) else f"{node_index}:{position}"
-    sessions = _inspect(keys)
-    tags = {s.session_key[:TAG_LENGTH] for s in sessions if s.owner is not None}
-    devices = _devices_of_tags(sorted(tags))
-    for session in sessions:
-        session.device = devices.get(session.session_key)
-    return Page(sessions, next_cursor)
+    return Page(_inspect(keys), next_cursor)
 
 
 def iter_session_keys(progress: Callable[[int], object] | None = None) -> Iterator[str]:
@@ -357,7 +323,7 @@ def iter_session_keys(progress: Callable[[int], object] | None = None) -> Iterat
         position = None
         while position != 0:
             position, batch = node.scan(
-                cursor=position or 0, match=scan_pattern(), count=SCAN_COUNT
+                cursor=position or 0, match=scan_pattern(), count=SCAN_COUNT, _type="string"
             )
             keys = [k for k in (session_key_of(b) for b in batch) if k]
             if progress is not None:
@@ -375,9 +341,9 @@ def count(
         position = None
         while position != 0:
             position, batch = node.scan(
-                cursor=position or 0, match=scan_pattern(), count=SCAN_COUNT
+                cursor=position or 0, match=scan_pattern(), count=SCAN_COUNT, _type="string"
             )
-            found = sum(1 for b in batch if session_key_of(b))  # not the owner indexes
+            found = sum(1 for b in batch if session_key_of(b))
             total += found
             if progress is not None:
                 progress(found)
@@ -396,4 +362,12 @@ def purge(progress: Callable[[int], object] | None = None, batch: int = 500) -> 
             pending = []
     if pending:
         ended += delete_sessions(pending)
+    # And the markers of sessions ended earlier (keys.ended_marker_key): nothing is left.
+    for node in _nodes():
+        markers = list(node.scan_iter(match=scan_pattern() + "*:ended", count=SCAN_COUNT))
+        for start in range(0, len(markers), batch):
+            pipe = node.pipeline(transaction=False)
+            for marker in markers[start : start + batch]:
+                pipe.delete(marker)  # one key a command: they lie in many slots
+            pipe.execute()
     return ended

@@ -1,10 +1,11 @@
-"""The store's writes: Lua scripts, each touching one session and its devices index (two keys
-with one hash tag, so one cluster slot), atomically.
+"""The store's writes: Lua scripts, each touching one session and its bucket's owner index (a
+sorted set: member = the session key after the bucket, score = the session's expiry in ms; two
+keys with one hash tag, so one cluster slot), atomically.
 
 `#!lua` (no flags) makes Valkey refuse a whole script up front with a clean OOM or READONLY
-error instead of failing half-way; inside, every command that could meet foreign data at our
-index key checks its type first, so a script never stops half-done. TTLs are relative (`PX`)
-for idle ages, so the server's clock expires them, and absolute (`PXAT`) only for a fixed date.
+error instead of failing half-way; DELETE says `allow-oom`, so deleting works on a full server.
+Inside, every command that could meet foreign data at our index key checks its type first, so a
+script never stops half-done. Expiry times are decided on the server's clock (`TIME`).
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ from typing import Any, ClassVar
 
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
-from valkey.exceptions import ConnectionError, NoScriptError, ReadOnlyError
+from valkey.exceptions import ConnectionError, NoScriptError, ReadOnlyError, ResponseError
 
 from . import conf
-from .keys import TAG_LENGTH, index_key, valid_key, valkey_key
+from .errors import SessionUnavailable
+from .keys import BUCKET_LENGTH, ended_marker_key, index_key, member, valid_key, valkey_key
 
-# What the scripts and live.py send (checked by server_problems: HSETEX and HPEXPIRE need
-# Valkey 9).
+# What the scripts and live.py send (checked by server_problems). PEXPIREAT ... GT needs
+# Valkey 7.0 (or Redis 7.0); scripts with flags (#!lua) too.
 REQUIRED_COMMANDS = (
-    "get", "set", "del", "exists", "evalsha", "eval", "script", "type", "scan", "pttl",
-    "hsetex", "hpexpire", "hpexpireat", "hget", "hdel", "hlen", "hgetall",
+    "get", "set", "del", "type", "evalsha", "eval", "script", "scan", "sadd", "pexpire", "pttl",
+    "time", "zadd", "zrem", "zrange", "zremrangebyscore", "pexpireat", "memory",
 )  # fmt: skip
 FAILOVER_WAIT = 0.8  # seconds a write may wait for Sentinel to name the new primary
 DELETE_BATCH = 500  # sessions per DELETE call (the rest in further calls)
@@ -39,11 +41,17 @@ def sessions_client() -> Any:
     clearly (the system check `valkey_sessions.E001` says it at start-up)."""
     alias = conf.get("CACHE_ALIAS")
     cache: Any = caches[alias]  # django-valkey's (BaseCache has no .client)
-    client = getattr(cache, "client", None)
-    get_client = getattr(client, "get_client", None)
-    if get_client is None or inspect.iscoroutinefunction(get_client):
-        raise ImproperlyConfigured(cache_problem(alias, cache))
-    return get_client(write=True)
+    client: Any = getattr(cache, "client", None)
+    kind = type(client)
+    if kind not in _SYNC_CLIENTS:  # checked once per client class, not on every load
+        get_client = getattr(client, "get_client", None)
+        if get_client is None or inspect.iscoroutinefunction(get_client):
+            raise ImproperlyConfigured(cache_problem(alias, cache))
+        _SYNC_CLIENTS.add(kind)
+    return client.get_client(write=True)
+
+
+_SYNC_CLIENTS: set[type] = set()  # django-valkey client classes with a sync get_client()
 
 
 def cache_problem(alias: str, cache: Any) -> str:
@@ -124,95 +132,254 @@ class Script:
 
     def _run(self, client: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
-            return client.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:  # a server that never saw it (restart, a promoted replica)
-            return client.eval(self.source, len(keys), *keys, *args)
+            try:
+                return client.evalsha(self.sha, len(keys), *keys, *args)
+            except NoScriptError:  # a server that never saw it (restart, a promoted replica)
+                return client.eval(self.source, len(keys), *keys, *args)
+        except ResponseError as exc:
+            if not _unfit(exc):
+                raise
+            # A server too old for the engine (Redis < 7: no script flags, no PEXPIREAT GT)
+            # or missing a command: an outage (503) with the reason, never a 500 at login.
+            # server_problems() and the system check name what is missing.
+            raise SessionUnavailable(f"the session server cannot run the engine: {exc}") from exc
 
 
-# TTL arguments: mode 'PX' (ms from now: an idle age) or 'PXAT' (ms since the epoch: a fixed
-# date), or 'KEEPTTL' (a change that does not move the TTL).
+def _unfit(exc: ResponseError) -> bool:
+    text = str(exc).lower()
+    return any(
+        sign in text
+        for sign in (
+            "unknown command",
+            "error compiling script",
+            "unknown redis command",
+            "unsupported option",
+            "syntax error",
+        )
+    )
 
-# KEYS: session, index. ARGV: value, ttl mode, ttl, index field ('' = not indexed), device
-# entry. Returns 0 if the key exists (a collision), else how many sessions the index now holds
-# (1 when not indexed).
-CREATE = Script("""#!lua
-local kind = redis.call('TYPE', KEYS[2]).ok
-if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[2]) end
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', ARGV[2], ARGV[3]) then return 0 end
+
+# Expiry arguments: mode 'PX' (ms from now on the server's clock: an idle age) or 'AT' (ms since
+# the epoch: a fixed date), or 'KEEPTTL' (a change that does not move the expiry). Every script
+# turns them into one PXAT on the server's own clock (TIME), so a date in the past, as the
+# server sees it, ends the session whatever the app server's clock says.
+_EXPIRY = """
+local function expiry(mode, ttl)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if mode == 'PX' then return now + tonumber(ttl), now end
+  return tonumber(ttl), now
+end
+"""
+
+# What a cycled key holds for a while: a set (not a string, so reads see WRONGTYPE, and SCAN
+# TYPE string skips it), so a request still holding the old key that changes the session is
+# told to repeat (its browser has the new key by then), rather than that the session ended.
+MOVED_TTL_MS = 10_000
+_MOVED = """
+local function moved(key, ttl)
+  redis.call('DEL', key)
+  redis.call('SADD', key, 'moved')
+  redis.call('PEXPIRE', key, ttl)
+end
+local function current_of(key)
+  local value = redis.pcall('GET', key)
+  if type(value) == 'table' and value.err then return -2 end
+  return value
+end
+"""
+
+# KEYS: session, its bucket's index. ARGV: value, mode, ttl, member ('' = not indexed), the
+# owner's part of the member (its tag after the bucket), the per-owner cap (0 = none).
+# Returns 1 when created, 0 if the key exists (a collision), -1 if the date has passed. The
+# index is pruned of expired entries; past the cap, the owner's sessions that expire soonest
+# (the least recently active) are ended.
+CREATE = Script(
+    """#!lua
+"""
+    + _EXPIRY
+    + """
+local at, now = expiry(ARGV[2], ARGV[3])
+if at <= now then return -1 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PXAT', at) then return 0 end
 if ARGV[4] == '' then return 1 end
-redis.call('HSETEX', KEYS[2], ARGV[2], ARGV[3], 'FIELDS', 1, ARGV[4], ARGV[5])
-return redis.call('HLEN', KEYS[2])
-""")
+local kind = redis.call('TYPE', KEYS[2]).ok
+if kind ~= 'zset' and kind ~= 'none' then redis.call('DEL', KEYS[2]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('ZADD', KEYS[2], at, ARGV[4])
+if redis.call('PTTL', KEYS[2]) < at - now then redis.call('PEXPIREAT', KEYS[2], at) end
+local cap = tonumber(ARGV[6])
+if cap > 0 then
+  local mine = {}
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    if m ~= ARGV[4] and string.sub(m, 1, #ARGV[5]) == ARGV[5] then mine[#mine + 1] = m end
+  end
+  for i = 1, #mine + 1 - cap do  -- soonest to expire first (ZRANGE is by score)
+    redis.call('DEL', KEYS[2] .. mine[i])  -- the index key + a member: that session's key
+    redis.call('ZREM', KEYS[2], mine[i])
+  end
+end
+return 1
+"""
+)
 
-# KEYS: session, index. ARGV: SHA-1 of the value this request read, new value, ttl mode, ttl,
-# index field. Returns 1 when written, nil when the session is gone, or the current value when
-# another request changed it first. The index entry's TTL follows the session's.
-COMPARE_AND_SET = Script("""#!lua
-local current = redis.call('GET', KEYS[1])
-if not current then return false end
+# KEYS: session, index. ARGV: SHA-1 of the value this request read, new value, mode, ttl,
+# member ('' = not indexed). Returns 1 when written, -1 when its date has passed (it is
+# deleted), -2 when it was renewed (cycled) meanwhile, nil when the session is gone, or the
+# current value when another request changed it first. The index entry's score (the
+# session's expiry) follows.
+COMPARE_AND_SET = Script(
+    """#!lua
+"""
+    + _EXPIRY
+    + _MOVED
+    + """
+local current = current_of(KEYS[1])
+if current == -2 or not current then return current end
 if redis.sha1hex(current) ~= ARGV[1] then return current end
 if ARGV[3] == 'KEEPTTL' then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
   return 1
 end
-redis.call('SET', KEYS[1], ARGV[2], ARGV[3], ARGV[4])
-if redis.call('TYPE', KEYS[2]).ok == 'hash' then
-  local expire = ARGV[3] == 'PX' and 'HPEXPIRE' or 'HPEXPIREAT'
-  redis.call(expire, KEYS[2], ARGV[4], 'FIELDS', 1, ARGV[5])
+local at, now = expiry(ARGV[3], ARGV[4])
+local indexed = ARGV[5] ~= '' and redis.call('TYPE', KEYS[2]).ok == 'zset'
+if at <= now then
+  redis.call('DEL', KEYS[1])
+  if indexed then redis.call('ZREM', KEYS[2], ARGV[5]) end
+  return -1
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PXAT', at)
+if indexed and redis.call('ZADD', KEYS[2], 'XX', 'CH', at, ARGV[5]) > 0 then
+  redis.call('PEXPIREAT', KEYS[2], at, 'GT')
 end
 return 1
-""")
+"""
+)
 
-# KEYS: old session, new session (same tag), index. ARGV: SHA-1 of the value this request read,
-# new value, ttl mode, ttl, old index field, new index field. A new key for the same session
-# (cycle_key): compare-and-set on the old key, the new one created, the old one deleted, the
-# devices entry moved, all at once. Returns 1 when done, 0 if the new key exists (a collision),
-# nil when the session is gone, or its current value when another request changed it first.
-CYCLE = Script("""#!lua
-local current = redis.call('GET', KEYS[1])
-if not current then return false end
+
+# KEYS: old session, new session (same bucket), index. ARGV: SHA-1 of the value this request
+# read, new value, mode, ttl, old member, new member. A new key for the same session
+# (cycle_key): compare-and-set on the old key, the new one created, the old one replaced by
+# marked moved, the index entry moved, all at once. Returns 1 when done, 0 if the new key exists (a
+# collision), -1 if its date has passed, -2 if it was renewed (cycled) meanwhile, nil when the
+# session is gone, or its current value when another request changed it first.
+CYCLE = Script(
+    """#!lua
+"""
+    + _EXPIRY
+    + _MOVED
+    + """
+local current = current_of(KEYS[1])
+if current == -2 or not current then return current end
 if redis.sha1hex(current) ~= ARGV[1] then return current end
-if not redis.call('SET', KEYS[2], ARGV[2], 'NX', ARGV[3], ARGV[4]) then return 0 end
-redis.call('DEL', KEYS[1])
-if redis.call('TYPE', KEYS[3]).ok == 'hash' then
-  local device = redis.call('HGET', KEYS[3], ARGV[5])
-  if device then
-    redis.call('HDEL', KEYS[3], ARGV[5])
-    redis.call('HSETEX', KEYS[3], ARGV[3], ARGV[4], 'FIELDS', 1, ARGV[6], device)
-  end
+local at, now = expiry(ARGV[3], ARGV[4])
+if at <= now then return -1 end
+if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PXAT', at) then return 0 end
+moved(KEYS[1], """
+    + str(MOVED_TTL_MS)
+    + """)
+if redis.call('TYPE', KEYS[3]).ok == 'zset' and redis.call('ZREM', KEYS[3], ARGV[5]) > 0 then
+  redis.call('ZADD', KEYS[3], at, ARGV[6])
+  redis.call('PEXPIREAT', KEYS[3], at, 'GT')
 end
 return 1
-""")
+"""
+)
 
-# KEYS: sessions of one tag, then their index. ARGV: their index fields. Returns how many
-# sessions existed.
-# allow-oom: deleting must work on a full server (logout, "end", purge free memory).
+# KEYS: old session. ARGV: SHA-1 of the value this request read. cycle_key to another bucket
+# (an anonymous session that gets an owner): after the new key is created (CREATE), the old
+# one is marked moved if nobody changed it meanwhile. Returns 1, -2 (renewed meanwhile), nil
+# (gone) or the current value.
+RETIRE = Script(
+    """#!lua
+"""
+    + _MOVED
+    + """
+local current = current_of(KEYS[1])
+if current == -2 or not current then return current end
+if redis.sha1hex(current) ~= ARGV[1] then return current end
+moved(KEYS[1], ARGV[2])
+return 1
+"""
+)
+
+# KEYS: sessions of one bucket, then its index. ARGV: their members. Returns how many sessions
+# existed. allow-oom: deleting must work on a full server (logout, "end", purge free memory).
 DELETE = Script("""#!lua flags=allow-oom
 local deleted = 0
 for i = 1, #KEYS - 1 do deleted = deleted + redis.call('DEL', KEYS[i]) end
-if redis.call('TYPE', KEYS[#KEYS]).ok == 'hash' then
+if redis.call('TYPE', KEYS[#KEYS]).ok == 'zset' then
   for i = 1, #ARGV, 100 do
-    redis.call('HDEL', KEYS[#KEYS], unpack(ARGV, i, math.min(i + 99, #ARGV)))
+    redis.call('ZREM', KEYS[#KEYS], unpack(ARGV, i, math.min(i + 99, #ARGV)))
   end
 end
 return deleted
 """)
 
 
-def delete_sessions(session_keys: Sequence[str]) -> int:
-    """End sessions now (keys and devices index entries); how many existed. Sessions that share
-    a tag (one passenger's) go in one atomic script call (per DELETE_BATCH)."""
-    by_tag: dict[str, list[str]] = {}
+# KEYS: n sessions of one bucket, their index, then the n sessions' ended markers. ARGV: who
+# ended them, the markers' longest life (ms), then the n index fields. DELETE, plus a marker for
+# each session that existed, in the same step: it lives as long as the session would have (so
+# "no marker" still means "expired"), at most ARGV[2]. Returns how many sessions existed.
+END = Script("""#!lua flags=allow-oom
+local n = (#KEYS - 1) / 2
+local deleted = 0
+for i = 1, n do
+  local left = redis.call('PTTL', KEYS[i])
+  if redis.call('DEL', KEYS[i]) == 1 then
+    deleted = deleted + 1
+    local life = tonumber(ARGV[2])
+    if left > 0 and left < life then life = left end
+    redis.call('SET', KEYS[n + 1 + i], ARGV[1], 'PX', life)
+  end
+end
+if redis.call('TYPE', KEYS[n + 1]).ok == 'zset' then
+  for i = 3, #ARGV, 100 do
+    redis.call('ZREM', KEYS[n + 1], unpack(ARGV, i, math.min(i + 99, #ARGV)))
+  end
+end
+return deleted
+""")
+
+
+def delete_sessions(session_keys: Sequence[str], by: str | None = None) -> int:
+    """End sessions now (keys and index entries); how many existed. Sessions that share a
+    bucket go in one atomic script call (per DELETE_BATCH). `by`: who ended
+    them ("staff", "elsewhere", ...), kept in a short-lived marker (keys.ended_marker_key) that
+    ended_by() reads; None (a logout by the user themselves) leaves none."""
+    by_bucket: dict[str, list[str]] = {}
     for key in session_keys:
         if valid_key(key):
-            by_tag.setdefault(key[:TAG_LENGTH], []).append(key)
+            by_bucket.setdefault(key[:BUCKET_LENGTH], []).append(key)
+    max_age_ms = int(conf.get("ENDED_MARKER_MAX_AGE") * 1000)
     client, deleted = sessions_client(), 0
-    for tag, keys in by_tag.items():
+    for bucket, keys in by_bucket.items():
         for start in range(0, len(keys), DELETE_BATCH):
             batch = keys[start : start + DELETE_BATCH]
-            deleted += DELETE(
-                client,
-                [*(valkey_key(k) for k in batch), index_key(tag)],
-                [k[TAG_LENGTH:] for k in batch],
-            )
+            fields = [member(k) for k in batch]
+            if by and max_age_ms > 0:
+                deleted += END(
+                    client,
+                    [
+                        *(valkey_key(k) for k in batch),
+                        index_key(bucket),
+                        *(ended_marker_key(k) for k in batch),
+                    ],
+                    [by, max_age_ms, *fields],
+                )
+            else:
+                keys_ = [*(valkey_key(k) for k in batch), index_key(bucket)]
+                deleted += DELETE(client, keys_, fields)
     return deleted
+
+
+def ended_by(session_key: str) -> str | None:
+    """Who ended this session, while its marker lives (delete_sessions(..., by=...)); None:
+    nobody did (it expired, was never there, or its user logged out). One GET: call it only
+    when a cookie names a session that is gone."""
+    if not valid_key(session_key):
+        return None
+    raw = sessions_client().get(ended_marker_key(session_key))
+    if raw is None:
+        return None
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)

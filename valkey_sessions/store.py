@@ -3,6 +3,7 @@ README for what it does and why)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import random
@@ -11,15 +12,36 @@ from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from django.utils.module_loading import import_string
 from valkey.exceptions import ResponseError, ValkeyError
 
 from . import conf
 from .codec import DamagedSession, Envelope, encode_device
 from .errors import SessionConflict, SessionUnavailable
-from .keys import TAG_LENGTH, index_key, mask, new_key, owner_tags, valid_key, valkey_key
+from .keys import (
+    BUCKET_LENGTH,
+    TAG_LENGTH,
+    index_key,
+    mask,
+    member,
+    new_key,
+    owner_tags,
+    valid_key,
+    valkey_key,
+)
 from .merge import MergeRejected
-from .scripts import COMPARE_AND_SET, CREATE, CYCLE, delete_sessions, sessions_client
+from .scripts import (
+    COMPARE_AND_SET,
+    CREATE,
+    CYCLE,
+    MOVED_TTL_MS,
+    RETIRE,
+    delete_sessions,
+    ended_by,
+    sessions_client,
+)
 
 logger = logging.getLogger("valkey_sessions")
 
@@ -41,15 +63,15 @@ def owner_of(data: dict[str, Any]) -> str | int | None:
     return owner
 
 
-def encode_value(data: dict[str, Any], written_at: int) -> bytes:
+def encode_value(data: dict[str, Any], written_at: int, device: bytes | None = None) -> bytes:
     """The stored value of a session (the envelope around the CODEC's body)."""
-    return Envelope.header(written_at) + encode_body(data)
+    return Envelope.make(written_at, device, encode_body(data))
 
 
 def decode_value(raw: bytes) -> tuple[int, dict[str, Any]]:
     """(written_at_ms, data) of a stored value; DamagedSession if unreadable."""
-    written_at = Envelope.written_at(raw)
-    data = conf.plugin("CODEC").decode(Envelope.body_of(raw))
+    written_at, _, body = Envelope.parts(raw)
+    data = conf.plugin("CODEC").decode(body)
     if type(data) is not dict:
         raise DamagedSession("the codec returned no dict")
     return written_at, data
@@ -66,13 +88,23 @@ def _digest(payload: bytes) -> str:
 
 class SessionStore(SessionBase):
     def __init__(self, session_key: str | None = None) -> None:
-        super().__init__(session_key)
+        # SessionBase.__init__ but for its import_string(SESSION_SERIALIZER) on every request
+        # (~3 us): this store stores with its CODEC; `serializer` is made if something asks.
+        self._session_key = session_key
+        self.accessed = False
+        self.modified = False
         self._stored: bytes | None = None  # the value as read or last written
+        self._stored_data: tuple[bytes, dict[str, Any]] | None = None  # it decoded (merges)
         self._written_at = 0  # when the TTL was last moved (ms), from the stored value
         self._loaded_expiry: Any = None  # _session_expiry as read, to notice set_expiry()
         self._refresh_due = False
         self._load_error: BaseException | None = None
-        self._device: tuple[str, str] = ("", "")
+        self._device: bytes | None = None  # where it was opened (Envelope), kept on writes
+        self._new_device: tuple[str, str] = ("", "")
+
+    @functools.cached_property
+    def serializer(self) -> Any:  # for SessionBase.encode() and decode()
+        return import_string(settings.SESSION_SERIALIZER)
 
     # -- keys --
 
@@ -89,16 +121,18 @@ class SessionStore(SessionBase):
         return self._get_new_session_key()
 
     def set_device(self, *, client_ip: str = "", user_agent: str = "") -> None:
-        """Where this session is used from, for its owner's list of devices (stored in the
-        owner index when the session is created)."""
-        self._device = (client_ip[:45], user_agent[:256])
+        """Where this session is used from, for its owner's list of devices (stored with the
+        session when it is created). `user_agent`: what the list shows, best a short label
+        ("Firefox 132 on Linux"); at most 120 characters are kept."""
+        self._new_device = (client_ip, user_agent)
 
     def use_peeked(self, raw: bytes, data: dict[str, Any]) -> None:
         """Take a value read by a peek (valkey_sessions.live) as this request's session, so
         the page does not load it again (a load may move the TTL; a peek never). The raw value
         is kept: a later save compares with it, so a concurrent change is merged, not lost."""
         self._session_cache = data
-        self._stored, self._written_at = raw, Envelope.written_at(raw)
+        self._written_at, self._device, _ = Envelope.parts(raw)
+        self._stored = raw
         self._loaded_expiry = data.get(EXPIRY_KEY)
 
     # -- expiry --
@@ -112,17 +146,16 @@ class SessionStore(SessionBase):
         return int(expiry)
 
     def _ttl(self, data: dict[str, Any], now: int) -> tuple[str, int] | None:
-        """('PX', ms) for an idle age (the server's clock counts it), ('PXAT', ms since the
-        epoch) for a fixed date; None when the session has ended (a past date, a
-        non-positive age)."""
+        """('PX', ms) for an idle age, ('AT', ms since the epoch) for a fixed date (whether it
+        has passed is decided on the server's clock, in the script); None when the session
+        has ended (a non-positive age)."""
         expiry: Any = data.get(EXPIRY_KEY)  # an age, a date (str) or nothing
         age = self._idle_age(expiry)
         if age is None:
             try:
-                at = int(datetime.fromisoformat(expiry).timestamp() * 1000)
+                return "AT", int(datetime.fromisoformat(expiry).timestamp() * 1000)
             except ValueError:
                 return "PX", self.get_session_cookie_age() * 1000
-            return ("PXAT", at) if at > now else None
         return ("PX", age * 1000) if age > 0 else None
 
     def _is_refresh_due(self, data: dict[str, Any], written_at: int, now: int) -> bool:
@@ -161,7 +194,11 @@ class SessionStore(SessionBase):
             if not str(exc).startswith("WRONGTYPE"):
                 self._load_error = exc
                 raise
-            raw = b"<not a string>"  # foreign data at our key: treated as damaged, below
+            # Not a string: a renewed session's "moved" mark (a set: left to expire) or
+            # foreign data (removed, or it would be "no session" forever). No session.
+            if sessions_client().type(valkey_key(key)) not in (b"set", "set"):
+                self._delete_quietly(key)
+            raw = None
         except Exception as exc:
             self._load_error = exc
             raise
@@ -196,13 +233,26 @@ class SessionStore(SessionBase):
             self._session_key = None
             return {}
         now = now_ms()
-        if self._ttl(data, now) is None:
+        expiry = data.get(EXPIRY_KEY)
+        if expiry:  # set_expiry() was used: an age of its own or a date
+            alive = self._ttl(data, now) is not None
+            refresh_due = alive and self._is_refresh_due(data, written_at, now)
+        else:  # the common case, the default idle age: one settings read, no date parsing
+            age = self.get_session_cookie_age()
+            elapsed = now - written_at
+            alive = age > 0
+            # As _is_refresh_due: a written_at ahead of this clock counts as due.
+            refresh_due = alive and (
+                elapsed < 0 or elapsed >= max(100, age * 1000 // REFRESH_FRACTION)
+            )
+        if not alive:
             self._delete_quietly(self.session_key)  # its date has passed (clock skew, by hand)
             self._session_key = None
             return {}
         self._stored, self._written_at = raw, written_at
-        self._loaded_expiry = data.get(EXPIRY_KEY)
-        if self._is_refresh_due(data, written_at, now):
+        self._device = Envelope.parts(raw)[1]
+        self._loaded_expiry = expiry
+        if refresh_due:
             # Saved (by the middleware, with whatever else this request changes) to move the
             # TTL forward. Most reads are not due and write nothing.
             self._refresh_due = True
@@ -218,7 +268,10 @@ class SessionStore(SessionBase):
     # -- writing --
 
     def exists(self, session_key: str | None) -> bool:
-        return valid_key(session_key) and bool(sessions_client().exists(valkey_key(session_key)))
+        # TYPE, not EXISTS: a renewed session's old key holds a "moved" mark (a set) a while.
+        if not valid_key(session_key):
+            return False
+        return sessions_client().type(valkey_key(session_key)) in (b"string", "string")
 
     async def aexists(self, session_key: str | None) -> bool:
         return await sync_to_async(self.exists, thread_sensitive=False)(session_key)
@@ -259,36 +312,45 @@ class SessionStore(SessionBase):
         ttl = self._ttl(data, now)
         if ttl is None:
             return  # born expired: there is nothing to keep
-        payload = Envelope.header(now) + encode_body(data)
         owner = owner_of(data)
         # Indexed under its owner's tag only: a key made otherwise is in no one's devices.
-        indexed = owner is not None and key[:TAG_LENGTH] in owner_tags(owner)
-        device = encode_device(owner, now, *self._device) if indexed else b""
-        sessions = CREATE(
+        tags = owner_tags(owner) if owner is not None else []
+        indexed = key[:TAG_LENGTH] in tags
+        if self._device is None and any(self._new_device):
+            self._device = encode_device(now, *self._new_device)
+        payload = Envelope.make(now, self._device, encode_body(data))
+        cap = conf.get("MAX_SESSIONS_PER_OWNER") or 0
+        result = CREATE(
             sessions_client(),
-            [valkey_key(key), index_key(key[:TAG_LENGTH])],
-            [payload, *ttl, key[TAG_LENGTH:] if indexed else "", device],
+            [valkey_key(key), index_key(key)],
+            [
+                payload,
+                *ttl,
+                member(key) if indexed else "",
+                key[BUCKET_LENGTH:TAG_LENGTH],
+                cap,
+            ],
         )
-        if not sessions:
+        if result == 0:
             raise CreateError
-        self._stored, self._written_at = payload, now
+        if result == 1:
+            self._stored, self._written_at = payload, now
         self._loaded_expiry = data.get(EXPIRY_KEY)
         self._refresh_due = False
-        cap = conf.get("MAX_SESSIONS_PER_OWNER")
-        if indexed and cap and sessions > cap:
-            from .live import end_oldest  # rare: an owner logged in very many times
-
-            assert owner is not None
-            end_oldest(owner, keep=cap, current=key)
 
     def _current_value(self, key: str) -> None:
         """For a write without a read (clear(), a cleared-then-filled session): compare with
         what is there now, so that a deleted session is still never written back."""
-        raw = sessions_client().get(valkey_key(key))
+        try:
+            raw = sessions_client().get(valkey_key(key))
+        except ResponseError as exc:
+            if str(exc).startswith("WRONGTYPE"):
+                raise self._moved() from exc
+            raise
         if raw is None:
             raise UpdateError
         try:
-            self._written_at = Envelope.written_at(raw)
+            self._written_at, self._device, _ = Envelope.parts(raw)
         except DamagedSession:
             raise UpdateError from None
         self._stored = raw
@@ -323,13 +385,13 @@ class SessionStore(SessionBase):
             now = now_ms()
             ttl = self._ttl(data, now) if move_ttl else None
             written_at = now if ttl else self._written_at
-            payload = Envelope.header(written_at) + body
+            payload = Envelope.make(written_at, self._device, body)
             mode, ttl_ms = ttl or ("KEEPTTL", 0)
             try:
                 result = COMPARE_AND_SET(
                     client,
-                    [valkey_key(key), index_key(key[:TAG_LENGTH])],
-                    [_digest(self._stored or b""), payload, mode, ttl_ms, key[TAG_LENGTH:]],
+                    [valkey_key(key), index_key(key)],
+                    [_digest(self._stored or b""), payload, mode, ttl_ms, member(key)],
                 )
             except ValkeyError as exc:
                 if not only_ttl:
@@ -348,6 +410,11 @@ class SessionStore(SessionBase):
                 self._stored, self._written_at = payload, written_at
                 self._loaded_expiry = data.get(EXPIRY_KEY)
                 self._refresh_due = False
+                return
+            if result == -2:
+                raise self._moved()  # cycle_key in another request meanwhile
+            if result == -1:  # its date has passed (on the server's clock): ended, deleted
+                self._stored = None
                 return
             if result is None:
                 raise UpdateError  # deleted meanwhile (logout in another tab): never recreate
@@ -373,10 +440,16 @@ class SessionStore(SessionBase):
         moves it again if it is due)."""
         try:
             their_written_at, theirs = decode_value(theirs_raw)
-            _, base = decode_value(self._stored or b"")
+            cached = self._stored_data
+            if cached is not None and cached[0] == self._stored:
+                base = cached[1]  # what we merged into last time: decoded already
+            else:
+                _, base = decode_value(self._stored or b"")
         except DamagedSession:
             raise UpdateError from None  # replaced by something unreadable: treat as gone
         self._stored, self._written_at = theirs_raw, their_written_at
+        self._stored_data = (theirs_raw, theirs)
+        self._device = Envelope.parts(theirs_raw)[1]
         if only_ttl:
             self._session_cache = theirs
             self._loaded_expiry = theirs.get(EXPIRY_KEY)
@@ -390,10 +463,19 @@ class SessionStore(SessionBase):
         self._session_cache = merged
         return merged
 
+    @staticmethod
+    def _moved() -> SessionConflict:
+        return SessionConflict(
+            "Your session was renewed by another request at the same moment (signing in, "
+            "say), so this change was not saved. Please try again."
+        )
+
     def cycle_key(self) -> None:
         """A new key for the same session (Django's auth login does this): compare-and-set on
-        the old key, the new key created and the old one deleted in one script, the devices
-        entry moved along; a session ended meanwhile is never brought back (UpdateError)."""
+        the old key, the new key created and the old one marked moved in one script, the
+        index entry moved along; a session ended meanwhile is never brought back (UpdateError).
+        A session that gets an owner moves to the owner's tag: the new key is created first,
+        then the old one retired (two scripts: different cluster slots)."""
         data = self._session
         old = self.session_key
         if old is None or self._stored is None:
@@ -409,16 +491,27 @@ class SessionStore(SessionBase):
                 self._session_key = None
                 self._session_cache = data
                 return self.create()
-            new = new_key(old[:TAG_LENGTH])  # same tag: same slot, same devices index
-            payload = Envelope.header(now) + encode_body(data)
-            result = CYCLE(
-                client,
-                [valkey_key(old), valkey_key(new), index_key(old[:TAG_LENGTH])],
-                [_digest(self._stored), payload, *ttl, old[TAG_LENGTH:], new[TAG_LENGTH:]],
-            )
-            if result == 1:
-                self._session_key = new
-                self._stored, self._written_at = payload, now
+            owner = owner_of(data)
+            tags = owner_tags(owner) if owner is not None else []
+            if tags and old[:TAG_LENGTH] not in tags:
+                result = self._cycle_to(tags[0], data, old)
+            else:
+                new = new_key(old[:TAG_LENGTH])  # same tag: same slot, same index
+                payload = Envelope.make(now, self._device, encode_body(data))
+                result = CYCLE(
+                    client,
+                    [valkey_key(old), valkey_key(new), index_key(old)],
+                    [_digest(self._stored), payload, *ttl, member(old), member(new)],
+                )
+                if result == 1:
+                    self._session_key = new
+                    self._stored, self._written_at = payload, now
+            if result == -2:
+                raise self._moved()
+            if result == 1 or result == -1:
+                if result == -1:  # its date has passed: nothing to carry over
+                    self.delete(old)
+                    self._session_key, self._stored = None, None
                 self._loaded_expiry = data.get(EXPIRY_KEY)
                 self._refresh_due = False
                 self.modified = True
@@ -430,9 +523,33 @@ class SessionStore(SessionBase):
             if time.monotonic() > deadline:
                 raise SessionConflict("Your session could not be renewed. Please try again.")
 
+    def _cycle_to(self, tag: str, data: dict[str, Any], old: str) -> Any:
+        """cycle_key into another tag (another slot): create, then retire the old key if it is
+        unchanged (else the new one is dropped and the caller merges). Returns like CYCLE."""
+        stored = self._stored
+        self._session_key = new_key(tag)
+        try:
+            self.save(must_create=True)
+        except CreateError:
+            self._session_key, self._stored = old, stored
+            return 0
+        result = RETIRE(
+            sessions_client(), [valkey_key(old)], [_digest(stored or b""), MOVED_TTL_MS]
+        )
+        if result != 1:
+            delete_sessions([self._session_key])
+            self._session_key, self._stored = old, stored
+        return result
+
     async def acycle_key(self) -> None:
         await self._aget_session()
         await sync_to_async(self.cycle_key, thread_sensitive=False)()
+
+    def ended_how(self, session_key: str) -> str | None:
+        """Who ended the session `session_key` names (a cookie whose session is gone): what
+        live.end(..., by=...) said ("staff", "elsewhere", "limit"), while its marker lives;
+        None when nobody did (it expired). Not read on a normal request: only when asked."""
+        return ended_by(session_key)
 
     def delete(self, session_key: str | None = None) -> None:
         if session_key is None:

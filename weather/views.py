@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -10,7 +13,7 @@ from flightsite.errors import form_again
 from flightsite.http import never_cache
 from flightsite.outages import STORE_ERRORS
 from passengers import session as sess
-from passengers.decorators import passenger_required
+from passengers.decorators import login_redirect, passenger_required
 
 from .cities import cities_in
 from .forms import WeatherForm
@@ -35,7 +38,13 @@ def weather(request: HttpRequest) -> HttpResponse:
         except STORE_ERRORS:
             return _store_down(request, WeatherForm(request.POST))
         if not logged_in:
-            return redirect("passengers:login")
+            # Back to the form with the country and city chosen, once logged in again.
+            keep = {k: request.POST.get(k, "")[:10] for k in ("country", "zip")}
+            return login_redirect(
+                request,
+                reverse("weather:form") + "?" + urlencode({k: v for k, v in keep.items() if v}),
+                "The weather was not fetched.",
+            )
         return _weather_post(request)
     return _weather_get(request)
 
@@ -44,6 +53,8 @@ def weather(request: HttpRequest) -> HttpResponse:
 def _weather_get(request: HttpRequest) -> HttpResponse:
     # ?country=XX without JavaScript: the same page with that country's cities filled in.
     initial = {"country": request.GET.get("country", "").upper()[:2]}
+    if initial["country"] and request.GET.get("zip"):
+        initial["zip"] = request.GET["zip"][:10]  # a city chosen before logging in again
     current = sess.weather(request.session)
     if current and not initial["country"]:
         initial = {"country": current["country"], "zip": current["zip"]}

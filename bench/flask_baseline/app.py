@@ -107,6 +107,11 @@ def _logged_in() -> bool:
     return session.get("passenger_id") is not None
 
 
+@app.get("/bench/floor")
+def floor():
+    return "ok"  # the framework floor: flightsite's twin is bench/bench_urls.py
+
+
 @app.get("/login/")
 def login_page():
     return render_template("login.html")

@@ -4,7 +4,7 @@ the other."""
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.db import models
 
@@ -15,6 +15,8 @@ class AirportRow(TypedDict):
     name: str
     geo__city: str | None
     geo__country: str | None
+    geo__latitude: Any  # Decimal (None: no airport_geo row)
+    geo__longitude: Any
 
 
 class AirportQuerySet(models.QuerySet["Airport"]):
@@ -22,7 +24,13 @@ class AirportQuerySet(models.QuerySet["Airport"]):
         """Every airport with its city and country (airport LEFT JOIN airport_geo)."""
         return list(
             self.order_by("airport_id").values(
-                "airport_id", "iata", "name", "geo__city", "geo__country"
+                "airport_id",
+                "iata",
+                "name",
+                "geo__city",
+                "geo__country",
+                "geo__latitude",
+                "geo__longitude",
             )
         )
 

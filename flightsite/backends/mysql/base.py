@@ -40,7 +40,7 @@ class CursorWrapper(mysql.CursorWrapper):
             result = run()
         except Database.OperationalError as exc:
             if _is_outage(exc):
-                self.guard.failure()
+                self.guard.failure(exc)
             raise
         self.guard.success()
         return result
@@ -59,7 +59,16 @@ class DatabaseWrapper(mysql.DatabaseWrapper):
 
     @property
     def guard(self) -> Breaker:
-        return get_breaker(f"database {self.alias}", DatabaseCircuitOpen)
+        return get_breaker(f"database {self.alias}", DatabaseCircuitOpen, self._probe)
+
+    def _probe(self) -> None:
+        """The breaker's background probe: a bare connect and ping with this alias's
+        parameters and time budget (its own connection: Django's are per thread)."""
+        connection = Database.connect(**self.get_connection_params())
+        try:
+            connection.ping()
+        finally:
+            connection.close()
 
     def get_new_connection(self, conn_params: Any) -> Any:
         guard = self.guard
@@ -68,7 +77,7 @@ class DatabaseWrapper(mysql.DatabaseWrapper):
             connection = super().get_new_connection(conn_params)
         except Database.OperationalError as exc:
             if _is_outage(exc):
-                guard.failure()
+                guard.failure(exc)
             raise
         guard.success()
         return connection
@@ -86,7 +95,6 @@ class DatabaseWrapper(mysql.DatabaseWrapper):
         self.close()
         read_timeout = self.settings_dict.get("OPTIONS", {}).get("read_timeout")
         if read_timeout and time.monotonic() - started >= 0.9 * read_timeout:
-            self.guard.failure()
-            raise OperationalError(
-                f"database {self.alias} did not answer a ping within {read_timeout} s"
-            )
+            error = f"database {self.alias} did not answer a ping within {read_timeout} s"
+            self.guard.failure(error)
+            raise OperationalError(error)

@@ -20,7 +20,7 @@ from django.utils.timezone import localtime
 from tqdm import tqdm
 
 from passengers.models import Passenger
-from passengers.session import passport_of
+from passengers.session import engine_has_extras, needs_engine_message, passport_of
 from valkey_sessions import conf
 from valkey_sessions import live as live_sessions
 from valkey_sessions.keys import session_key_of, valid_key
@@ -52,6 +52,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         self.verbosity = options["verbosity"]
+        if not engine_has_extras():
+            raise CommandError(needs_engine_message().replace("This page", "manage.py sessions"))
         getattr(self, f"_{action}")(**options)
 
     # -- helpers --
@@ -131,13 +133,13 @@ class Command(BaseCommand):
         if bool(key) == bool(passport):
             raise CommandError("Give a session KEY or --passport, not both.", returncode=2)
         if passport:
-            ended = live_sessions.end_all(self._passenger_id(passport))
+            ended = live_sessions.end_all(self._passenger_id(passport), by="staff")
             self.stdout.write(f"Ended {ended} session(s) of passport {passport.upper()}.")
             if not ended:
                 raise NotFound("That passenger had no live session.")
             return
         assert key is not None
-        if not live_sessions.end(self._key(key)):
+        if not live_sessions.end(self._key(key), by="staff"):
             raise NotFound("No such session (it ended, expired, or never existed).")
         self.stdout.write("Session ended.")
 
