@@ -73,7 +73,7 @@ bench-quick: ## A short benchmark run, ~2 min
 	$(PY) bench/run.py --quick $(BENCH_ARGS)
 
 # Copy the latest results table into README.md's performance section (on purpose, not per run).
-bench-publish: ## Copy the latest benchmark table into README.md
+bench-publish: ## Copy the latest benchmark table into docs/benchmark.md
 	$(PY) bench/report.py --publish
 
 # Re-resolve the lock: newest versions allowed by pyproject.toml, all extras, fresh venv.

@@ -2,9 +2,9 @@
 """Tables and chart of a bench/run.py run, and `make bench-publish`.
 
     python bench/report.py [RESULTS_DIR]            # print the Markdown of a run (default latest)
-    python bench/report.py --publish [RESULTS_DIR]  # copy it into README.md between the markers
+    python bench/report.py --publish [RESULTS_DIR]  # copy it into docs/benchmark.md between the markers
 
-The README's performance section holds the table between `<!-- bench:start -->` and
+docs/benchmark.md holds the table between `<!-- bench:start -->` and
 `<!-- bench:end -->`; only --publish changes it, on purpose.
 """
 
@@ -348,16 +348,16 @@ def chart(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def publish(run_dir: Path, readme: Path = ROOT / "README.md") -> None:
+def publish(run_dir: Path, readme: Path = ROOT / "docs" / "benchmark.md") -> None:
     results = json.loads((run_dir / "results.json").read_text())
     table = markdown(results).strip()
     text = readme.read_text()
     if START not in text or END not in text:
-        sys.exit(f"README.md has no {START} … {END} markers in its performance section")
+        sys.exit(f"{readme} has no {START} … {END} markers")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     readme.write_text(f"{head}{START}\n{table}\n{END}{tail}")
-    print(f"README.md: performance table of {results['date']} ({run_dir.resolve().name})")
+    print(f"{readme.name}: performance table of {results['date']} ({run_dir.resolve().name})")
 
 
 def main(argv: list[str]) -> int:
