@@ -2,7 +2,7 @@
 """Tables and chart of a bench/run.py run, and `make bench-publish`.
 
     python bench/report.py [RESULTS_DIR]            # print the Markdown of a run (default latest)
-    python bench/report.py --publish [RESULTS_DIR]  # copy it into docs/benchmark.md between the markers
+    python bench/report.py --publish [RESULTS_DIR]  # copy it into docs/benchmark.md
 
 docs/benchmark.md holds the table between `<!-- bench:start -->` and
 `<!-- bench:end -->`; only --publish changes it, on purpose.
