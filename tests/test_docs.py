@@ -41,9 +41,8 @@ def test_relative_links_resolve(page):
             continue
         path, _, anchor = target.partition("#")
         dest = (page.parent / path).resolve() if path else page
-        if not dest.exists():
-            broken.append(target)
-        elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+        missing_anchor = bool(anchor) and dest.suffix == ".md" and anchor not in anchors(dest)
+        if not dest.exists() or missing_anchor:
             broken.append(target)
     assert broken == [], f"{page.relative_to(ROOT)}: broken links {broken}"
 
