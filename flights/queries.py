@@ -54,6 +54,16 @@ def as_session_flight(row: dict[str, Any], tz: tzinfo | None = None) -> FlightEn
     `tz`: the current time zone, when the caller converts many rows (looking it up costs more
     than the conversion)."""
     tz = tz or timezone.get_current_timezone()
+    # Local time to the minute, no offset: what the page shows, in few bytes.
+    return _entry(
+        row,
+        row["departure"].astimezone(tz).isoformat()[:16],
+        row["arrival"].astimezone(tz).isoformat()[:16],
+    )
+
+
+def _entry(row: dict[str, Any], departure: str, arrival: str) -> FlightEntry:
+    """A row's session entry with its times already formatted."""
     return {
         "flight_id": row["flight_id"],
         "flightno": row["flightno"].strip(),
@@ -61,9 +71,8 @@ def as_session_flight(row: dict[str, Any], tz: tzinfo | None = None) -> FlightEn
         "from_iata": row["from_airport__iata"],
         "to_airport": row["to_airport__name"],
         "to_iata": row["to_airport__iata"],
-        # Local time to the minute, no offset: what the page shows, in few bytes.
-        "departure": row["departure"].astimezone(tz).isoformat()[:16],
-        "arrival": row["arrival"].astimezone(tz).isoformat()[:16],
+        "departure": departure,
+        "arrival": arrival,
         "airline": row["airline__airlinename"],
     }
 
@@ -94,17 +103,11 @@ def session_flights(
 
 def _session_flight_local(row: dict[str, Any]) -> FlightEntry:
     """as_session_flight() of a row whose datetimes are naive wall times of the page's zone."""
-    return {
-        "flight_id": row["flight_id"],
-        "flightno": row["flightno"].strip(),
-        "from_airport": row["from_airport__name"],
-        "from_iata": row["from_airport__iata"],
-        "to_airport": row["to_airport__name"],
-        "to_iata": row["to_airport__iata"],
-        "departure": row["departure"].isoformat(timespec="minutes"),
-        "arrival": row["arrival"].isoformat(timespec="minutes"),
-        "airline": row["airline__airlinename"],
-    }
+    return _entry(
+        row,
+        row["departure"].isoformat(timespec="minutes"),
+        row["arrival"].isoformat(timespec="minutes"),
+    )
 
 
 @dataclass(frozen=True)

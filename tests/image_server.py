@@ -111,7 +111,7 @@ class ImageServer:
             if time.monotonic() > deadline:
                 self.stop()
                 raise AssertionError(f"the server never answered:\n{self.log()}")
-            time.sleep(0.1)
+            time.sleep(0.1)  # polls the real server process until it answers
 
     def log(self) -> str:
         try:

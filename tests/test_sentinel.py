@@ -57,7 +57,7 @@ def browse_through_switch(client: Client, switched) -> list[tuple[float, int]]:
             assert response["Retry-After"], "a 503 without Retry-After"
         elif over:
             return seen
-        time.sleep(0.02)
+        time.sleep(0.02)  # paces requests while the real Sentinel fails over (no clock to move)
     raise AssertionError(f"no switch within {SWITCH_TIMEOUT} s: {seen}")
 
 

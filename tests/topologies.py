@@ -57,7 +57,7 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
                 return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+        time.sleep(interval)  # polls a real server process until it is ready
 
 
 def start_node(data_dir: Path, config: Mapping[str, Any], sentinel: bool = False) -> ValkeyServer:
