@@ -6,11 +6,15 @@ Read from the environment by settings (no I/O here: only strings become cache se
   `VALKEY_URL` (one server), `VALKEY_SENTINELS` (+ `VALKEY_SENTINEL_SERVICE`: the primary that
   Sentinel names), `VALKEY_CLUSTER_URL` (a Valkey Cluster), or — none of them set — the
   embedded server that `manage.py runserver` starts.
-- The **general cache** (alias `default`: weather answers, login throttling) is one of
+- The **general cache** (alias `default`: weather answers) is one of
   `VALKEY_CACHE_URL`, `VALKEY_CACHE_SENTINEL_SERVICE` (another primary of the same Sentinels),
   `VALKEY_CACHE_CLUSTER_URL`; unset, it follows the session store: the next database number of
   the same server or Sentinel primary (db 0 → db 1), the same cluster (its keys have their own
   prefix; a cluster has only db 0), or the embedded cache server.
+- **Credentials**: a URL's own, else `VALKEY_USERNAME`/`VALKEY_PASSWORD`; the cache's
+  `VALKEY_CACHE_USERNAME`/`VALKEY_CACHE_PASSWORD` when set (its own least-privilege user, also
+  where it follows the session store), and the Sentinels' own
+  `VALKEY_SENTINEL_USERNAME`/`VALKEY_SENTINEL_PASSWORD` (flightsite/valkey_acl.py).
 
 Sessions and cache are kept apart so that cache pressure can never evict a session: the
 session server runs `maxmemory-policy noeviction` and the cache server an LRU policy (README,
@@ -74,6 +78,7 @@ class ValkeyStore:
     kind: Kind
     location: str
     sentinels: tuple[tuple[str, int], ...] = ()
+    sentinel_username: str = ""  # the Sentinels' own user (valkey_acl.SENTINEL_USER)
     sentinel_password: str = ""
     cluster_nodes: tuple[tuple[str, int], ...] = ()  # further startup nodes after LOCATION's
 
@@ -120,6 +125,8 @@ class ValkeyStore:
                 "socket_timeout": timeouts.read,
             }
             if self.sentinel_password:
+                if self.sentinel_username:
+                    sentinel_kwargs["username"] = self.sentinel_username
                 sentinel_kwargs["password"] = self.sentinel_password
             options.update(
                 {
@@ -188,6 +195,16 @@ def with_credentials(url: str, username: str, password: str) -> str:
         return url
     userinfo = f"{quote(username, safe='')}:{quote(password, safe='')}@"
     return urlunsplit(parts._replace(netloc=userinfo + parts.netloc.rsplit("@", 1)[-1]))
+
+
+def replace_credentials(url: str, username: str, password: str) -> str:
+    """`url` with these credentials instead of its own (the cache's own user on the sessions'
+    server, Sentinel primary or cluster)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return url
+    bare = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
+    return with_credentials(bare, username, password)
 
 
 def db_of(url: str) -> int:
@@ -267,6 +284,7 @@ def _sentinel_store(
         "sentinel",
         location,
         sentinels=sentinels,
+        sentinel_username=_get(env, "VALKEY_SENTINEL_USERNAME"),
         sentinel_password=_get(env, "VALKEY_SENTINEL_PASSWORD"),
     )
 
@@ -290,34 +308,40 @@ def topology_from_env(env: Mapping[str, str]) -> ValkeyTopology:
     else:
         sessions = ValkeyStore("sessions", "embedded", NOT_RUNNING_URL)
 
+    # The cache's own user (VALKEY_CACHE_USERNAME/PASSWORD: a least-privilege user of its own,
+    # manage.py valkey_acl), for every cache location that carries no credentials, and instead
+    # of the sessions' credentials when the cache follows the session store.
+    cache_creds = (_get(env, "VALKEY_CACHE_USERNAME"), _get(env, "VALKEY_CACHE_PASSWORD"))
+    own = cache_creds if cache_creds[1] else creds
     chosen = _only_one(env, CACHE_VARS)
     if chosen == "VALKEY_CACHE_URL":
-        url = with_credentials(_check_url(chosen, _get(env, chosen)), *creds)
+        url = with_credentials(_check_url(chosen, _get(env, chosen)), *own)
         cache = ValkeyStore("cache", "standalone", url)
     elif chosen == "VALKEY_CACHE_SENTINEL_SERVICE":
         if not _get(env, "VALKEY_SENTINELS"):
             raise ImproperlyConfigured(
                 "VALKEY_CACHE_SENTINEL_SERVICE needs VALKEY_SENTINELS (the Sentinels to ask)."
             )
-        cache = _sentinel_store("cache", env, _get(env, chosen), 0, creds)
+        cache = _sentinel_store("cache", env, _get(env, chosen), 0, own)
     elif chosen == "VALKEY_CACHE_CLUSTER_URL":
-        cache = _cluster_store("cache", chosen, _get(env, chosen), creds)
-    elif sessions.kind == "standalone":
-        cache = ValkeyStore("cache", "standalone", with_db(sessions.location, next_db(sessions)))
-    elif sessions.kind == "sentinel":
+        cache = _cluster_store("cache", chosen, _get(env, chosen), own)
+    elif sessions.kind == "embedded":
+        cache = ValkeyStore("cache", "embedded", NOT_RUNNING_URL)
+    else:
+        location = sessions.location
+        if sessions.kind != "cluster":  # a cluster has db 0 only: the keys' prefixes differ
+            location = with_db(location, next_db(sessions))
+        if cache_creds[1]:
+            location = replace_credentials(location, *cache_creds)
         cache = ValkeyStore(
             "cache",
-            "sentinel",
-            with_db(sessions.location, next_db(sessions)),
+            sessions.kind,
+            location,
             sentinels=sessions.sentinels,
+            sentinel_username=sessions.sentinel_username,
             sentinel_password=sessions.sentinel_password,
+            cluster_nodes=sessions.cluster_nodes,
         )
-    elif sessions.kind == "cluster":
-        cache = ValkeyStore(
-            "cache", "cluster", sessions.location, cluster_nodes=sessions.cluster_nodes
-        )
-    else:
-        cache = ValkeyStore("cache", "embedded", NOT_RUNNING_URL)
     return ValkeyTopology(sessions, cache)
 
 

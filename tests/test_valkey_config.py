@@ -87,6 +87,45 @@ def test_sentinel_through_django_valkeys_sentinel_client():
     assert "data-pw" not in topology_from_env(env).sessions.describe()
 
 
+def test_each_store_and_the_sentinels_with_a_user_of_their_own():
+    """The least-privilege users (manage.py valkey_acl): the cache's credentials replace the
+    sessions' where the cache follows them, and the Sentinels have a user of their own."""
+    users = {
+        "VALKEY_USERNAME": "flightsite-sessions",
+        "VALKEY_PASSWORD": "s-pw",
+        "VALKEY_CACHE_USERNAME": "flightsite-cache",
+        "VALKEY_CACHE_PASSWORD": "c-pw",
+    }
+    sentinel = {
+        "VALKEY_SENTINELS": "s:26379",
+        "VALKEY_SENTINEL_USERNAME": "flightsite-sentinel",
+        "VALKEY_SENTINEL_PASSWORD": "st-pw",
+    }
+    sessions, cache = caches({**users, **sentinel})
+    assert sessions["LOCATION"] == "valkey://flightsite-sessions:s-pw@mymaster/0"
+    assert cache["LOCATION"] == "valkey://flightsite-cache:c-pw@mymaster/1"
+    for setting in (sessions, cache):
+        kwargs = setting["OPTIONS"]["SENTINEL_KWARGS"]
+        assert (kwargs["username"], kwargs["password"]) == ("flightsite-sentinel", "st-pw")
+    _, cache = caches({**users, **sentinel, "VALKEY_CACHE_SENTINEL_SERVICE": "cache"})
+    assert cache["LOCATION"] == "valkey://flightsite-cache:c-pw@cache/0"
+
+    cluster = {"VALKEY_CLUSTER_URL": "valkey://n1:7000,n2:7001"}
+    sessions, cache = caches({**users, **cluster})
+    assert sessions["LOCATION"] == "valkey://flightsite-sessions:s-pw@n1:7000"
+    assert cache["LOCATION"] == "valkey://flightsite-cache:c-pw@n1:7000"  # the same cluster
+    url = "valkey://flightsite-sessions:other@n1:7000,n2:7001"
+    _, cache = caches({**users, "VALKEY_CLUSTER_URL": url})
+    assert cache["LOCATION"] == "valkey://flightsite-cache:c-pw@n1:7000"  # not the URL's
+
+    sessions, cache = caches({**users, "VALKEY_URL": "valkey://host:6379/0"})
+    assert cache["LOCATION"] == "valkey://flightsite-cache:c-pw@host:6379/1"
+    # Without the cache's own user, everything as before: the sessions' credentials.
+    del users["VALKEY_CACHE_USERNAME"], users["VALKEY_CACHE_PASSWORD"]
+    _, cache = caches({**users, "VALKEY_URL": "valkey://host:6379/0"})
+    assert cache["LOCATION"] == "valkey://flightsite-sessions:s-pw@host:6379/1"
+
+
 def test_sentinel_cache_on_another_primary_of_the_same_sentinels():
     env = {"VALKEY_SENTINELS": "s:26379", "VALKEY_CACHE_SENTINEL_SERVICE": "flightsite-cache"}
     sessions, cache = caches(env)
