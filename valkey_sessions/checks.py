@@ -32,11 +32,14 @@ def server_problems(client: Any = None) -> list[str]:
         client = sessions_client()
     problems = []
     missing = []
+    # A cluster client cannot route COMMAND INFO by itself (no key; valkey-py fails finding
+    # one): any node answers for all.
+    where = {"target_nodes": client.RANDOM} if hasattr(client, "get_primaries") else {}
     for command in REQUIRED_COMMANDS:
         try:
             # One word: valkey-py's COMMAND callback turns the reply into a dict (and fails
             # on an unknown command); "COMMAND INFO" has none, the raw reply is [None] or a row.
-            reply = client.execute_command("COMMAND INFO", command)
+            reply = client.execute_command("COMMAND INFO", command, **where)
         except Exception as exc:
             if "NOPERM" in str(exc) or "no permission" in str(exc).lower():
                 break  # an ACL user without COMMAND: the commands cannot be listed, only used
