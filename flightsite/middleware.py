@@ -4,8 +4,10 @@ decided in flightsite/outages.py, the responses are flightsite/errors.py's."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
@@ -14,8 +16,15 @@ from django.contrib.messages.storage import default_storage
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
+
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.middleware import CheckableLazyObject
+from csp.middleware import CSPMiddleware as PolicyPerResponseCSPMiddleware
+from csp.utils import build_policy
 
 from flightsite.errors import (
     conflict,
@@ -171,3 +180,64 @@ class LazyMessageMiddleware(MessageMiddleware):
         if isinstance(storage, SimpleLazyObject) and storage._wrapped is empty:  # type: ignore[attr-defined]
             return response  # never used in this request: nothing to store
         return super().process_response(request, response)
+
+
+# What a response carries when a view asked for a policy of its own (django-csp's decorators).
+_CSP_PER_RESPONSE = (
+    "_csp_config",
+    "_csp_update",
+    "_csp_replace",
+    "_csp_config_ro",
+    "_csp_update_ro",
+    "_csp_replace_ro",
+)
+
+
+@functools.cache
+def _site_csp() -> tuple[tuple[str, str, tuple[str, ...], str], ...]:
+    """The settings' policies as django-csp writes them: (header, value, excluded path
+    prefixes, the response attribute that exempts it), for each policy that is set."""
+    found = []
+    for header, setting, exempt, report_only in (
+        (HEADER, "CONTENT_SECURITY_POLICY", "_csp_exempt", False),
+        (HEADER_REPORT_ONLY, "CONTENT_SECURITY_POLICY_REPORT_ONLY", "_csp_exempt_ro", True),
+    ):
+        value = build_policy(report_only=report_only)
+        if value:
+            prefixes = (getattr(settings, setting, None) or {}).get("EXCLUDE_URL_PREFIXES") or ()
+            found.append((header, value, tuple(prefixes), exempt))
+    return tuple(found)
+
+
+@receiver(setting_changed)
+def _forget_site_csp(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
+        _site_csp.cache_clear()
+
+
+class CSPMiddleware(PolicyPerResponseCSPMiddleware):
+    """django-csp's CSPMiddleware with the site-wide header built once per process: django-csp
+    serialises the settings' policy again on every response (~40 us, a quarter of a one-line
+    view: docs/performance.md). A response with a policy of its own (csp_update, csp_replace,
+    csp_exempt's siblings) or a page that used a nonce goes through django-csp unchanged; the
+    header, the exemptions and the excluded prefixes are django-csp's (tests/test_security_
+    headers.py compares the two)."""
+
+    def process_response(self, request: HttpRequest, response: Any) -> Any:
+        if getattr(request, "_csp_nonce", None) is not None or any(
+            getattr(response, name, None) is not None for name in _CSP_PER_RESPONSE
+        ):
+            return super().process_response(request, response)
+        if response.status_code in (500, 404) and settings.DEBUG:
+            return response  # django-csp leaves Django's debug pages alone
+        for header, value, prefixes, exempt in _site_csp():
+            if (
+                header not in response
+                and getattr(response, exempt, False) is False
+                and not request.path_info.startswith(prefixes)
+            ):
+                response[header] = value
+        # As django-csp: a nonce asked for after the header is written is an error, not a
+        # nonce the browser was never told about.
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)  # type: ignore[attr-defined]
+        return response

@@ -107,8 +107,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "flightsite.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Content-Security-Policy and Permissions-Policy on every response (settings below).
-    "csp.middleware.CSPMiddleware",
+    # Content-Security-Policy (django-csp's, its header built once) and Permissions-Policy on
+    # every response (settings below).
+    "flightsite.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "flightsite.middleware.HealthCheckMiddleware",

@@ -92,3 +92,42 @@ def test_templates_need_nothing_the_policy_forbids(what, pattern):
         for match in re.finditer(pattern, path.read_text(), re.IGNORECASE)
     ]
     assert not found, f"{what} in templates: {found}"
+
+
+def _through(middleware_class, response, path="/"):
+    from django.test import RequestFactory
+
+    request = RequestFactory().get(path)
+    middleware = middleware_class(lambda request: response)
+    middleware.process_request(request)
+    return middleware.process_response(request, response)
+
+
+def test_the_site_wide_policy_built_once_is_django_csps():
+    """flightsite.middleware.CSPMiddleware writes the header django-csp's own middleware
+    writes, follows a settings change, and leaves per-response policies to django-csp."""
+    from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
+    from django.http import HttpResponse
+    from django.test import override_settings
+
+    from flightsite.middleware import CSPMiddleware
+
+    ours = _through(CSPMiddleware, HttpResponse("x"))["Content-Security-Policy"]
+    assert ours == _through(DjangoCSPMiddleware, HttpResponse("x"))["Content-Security-Policy"]
+    assert "default-src 'none'" in ours
+
+    changed = {"DIRECTIVES": {"default-src": ["'self'"]}}
+    with override_settings(CONTENT_SECURITY_POLICY_REPORT_ONLY=changed):
+        response = _through(CSPMiddleware, HttpResponse("x"))
+        assert response["Content-Security-Policy-Report-Only"] == "default-src 'self'"
+        assert response["Content-Security-Policy"] == ours
+    assert "Content-Security-Policy-Report-Only" not in _through(CSPMiddleware, HttpResponse("x"))
+
+    updated = HttpResponse("x")
+    updated._csp_update = {"img-src": ["https://img.example"]}  # what @csp_update sets
+    header = _through(CSPMiddleware, updated)["Content-Security-Policy"]
+    assert "https://img.example" in header and header != ours
+
+    exempt = HttpResponse("x")
+    exempt._csp_exempt = True  # @csp_exempt()
+    assert "Content-Security-Policy" not in _through(CSPMiddleware, exempt)
