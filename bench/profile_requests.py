@@ -264,7 +264,8 @@ def parts(profile: cProfile.Profile, requests: int) -> tuple[list[tuple[str, flo
 
 def top_functions(profile: cProfile.Profile, limit: int = 25) -> str:
     out = io.StringIO()
-    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(limit)
+    order = os.environ.get("PROFILE_SORT", "tottime")  # or cumulative
+    pstats.Stats(profile, stream=out).sort_stats(order).print_stats(limit)
     return out.getvalue()
 
 

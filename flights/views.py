@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from flightsite.errors import error_page
 from flightsite.http import never_cache
-from flightsite.jinja2 import moment_text, zone_label
+from flightsite.jinja2 import moment_text, url, zone_label
 from passengers import session as sess
 from passengers.decorators import passenger_required
 from valkey_sessions import SessionConflict
@@ -34,8 +34,9 @@ def _flight_id(request: HttpRequest) -> int | None:
 
 
 def _list_url(query: str = "", flight_id: int | None = None) -> str:
-    url = reverse("flights:list") + (f"?{query}" if query else "")
-    return url + (f"#flight-{flight_id}" if flight_id else "")
+    # url(): reverse() once per process (a page builds up to five of these links).
+    link = url("flights:list") + (f"?{query}" if query else "")
+    return link + (f"#flight-{flight_id}" if flight_id else "")
 
 
 @never_cache

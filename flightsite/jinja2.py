@@ -35,6 +35,7 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import formats, timezone
 from django.utils.dateformat import format as date_format
 from django.utils.text import capfirst
+from django.utils.translation import get_language
 from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache
 from markupsafe import Markup
 
@@ -166,8 +167,17 @@ def date_filter(value: date | datetime | None, fmt: str | None = None) -> str:
     """Django's |date filter: ``today|date("l j F Y")``; an aware datetime in local time."""
     if value is None or value == "":
         return ""
+    if type(value) is date:
+        return _date_text(value, fmt, get_language())
     if isinstance(value, datetime) and timezone.is_aware(value):
         value = timezone.localtime(value)
+    return formats.date_format(value, fmt)
+
+
+@functools.lru_cache(maxsize=256)
+def _date_text(value: date, fmt: str | None, language: str | None) -> str:
+    # A calendar day's text depends on the day, the format and the language only: the flights
+    # page writes the same day four times a page (~15 us each through Django's formats).
     return formats.date_format(value, fmt)
 
 
@@ -203,13 +213,54 @@ def _forget_urls(*, setting: str, **kwargs: Any) -> None:
         _urls.clear()
     if setting in {"STATIC_URL", "STATIC_ROOT", "STORAGES", "DEBUG", "FORCE_SCRIPT_NAME"}:
         static_url.cache_clear()
+    if "FORMAT" in setting or setting in {"USE_L10N", "FORMAT_MODULE_PATH", "LANGUAGE_CODE"}:
+        _date_text.cache_clear()
+
+
+# The HTML of a widget whose context is plain values, by (template, context): a widget's HTML
+# depends on nothing else (Widget.render passes no request), and the flights page renders the
+# same three inputs with the same values on nearly every request (~45 us a page).
+_WidgetKey = tuple[str, Any]
+_widgets: dict[_WidgetKey, str] = {}
+_WIDGETS_MAX = 512  # bounded: values come from query strings anyone can write
+
+
+def _frozen(value: Any) -> Any:
+    """`value` as a hashable key if it is made of plain values only (else a TypeError)."""
+    if value is None or type(value) in (str, int, bool):
+        return value
+    if type(value) is dict:
+        return tuple((k, _frozen(v)) for k, v in value.items())
+    if type(value) in (list, tuple):
+        return (type(value).__name__, *(_frozen(v) for v in value))
+    raise TypeError(type(value).__name__)
+
+
+class CachingJinja2FormRenderer(Jinja2FormRenderer):
+    """Django's Jinja2 form renderer that renders a widget with a given plain-value context
+    once; a form, an error list or anything with objects in its context is rendered as
+    always."""
+
+    def render(self, template_name: str, context: dict[str, Any], request: Any = None) -> str:
+        if request is not None or set(context) != {"widget"}:
+            return super().render(template_name, context, request)
+        try:
+            key = (template_name, _frozen(context["widget"]))
+        except TypeError:
+            return super().render(template_name, context, request)
+        html = _widgets.get(key)
+        if html is None:
+            if len(_widgets) >= _WIDGETS_MAX:
+                _widgets.clear()
+            html = _widgets[key] = super().render(template_name, context, request)
+        return html
 
 
 # The site's forms render their widgets with Django's Jinja2 widget templates
 # (django/forms/jinja2/): the same HTML as the default Django-template ones in a third of the
 # time, ~0.3 ms a page with three fields. Per form class (default_renderer), not FORM_RENDERER:
 # the admin's widgets only exist as Django templates.
-FORM_RENDERER = Jinja2FormRenderer()
+FORM_RENDERER = CachingJinja2FormRenderer()
 
 
 _CSRF_INDEX = {char: i for i, char in enumerate(CSRF_ALLOWED_CHARS)}

@@ -213,3 +213,30 @@ def test_flight_times_say_whose_clock_they_are():
     assert '>21:10</time> <abbr class="tz" title="UTC">UTC</abbr>' in str(
         flight_cells(flight, zones={})
     )
+
+
+def test_widget_html_rendered_once_is_djangos():
+    """The form renderer keeps a widget's HTML by its (plain-value) context: the same HTML as
+    Django's own Jinja2 renderer for every value and error state; contexts with objects in
+    them are not kept."""
+    from django import forms
+    from django.forms.renderers import Jinja2
+
+    from flightsite import jinja2 as site_jinja2
+
+    class Form(forms.Form):
+        text = forms.CharField(max_length=5, widget=forms.TextInput(attrs={"list": "x"}))
+        day = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+        pick = forms.ChoiceField(choices=[("a", "A"), ("b", "B")])
+
+    valid = {"text": "<b>", "day": "2026-01-02", "pick": "b"}
+    for data in (valid, {"text": "too long", "day": "x"}):
+        ours = Form(data, renderer=site_jinja2.FORM_RENDERER)
+        django = Form(data, renderer=Jinja2())
+        ours.is_valid(), django.is_valid()
+        for name in ("text", "day", "pick"):
+            assert str(ours[name]) == str(django[name])
+            assert str(ours[name]) == str(django[name])  # the second time from the cache
+        assert str(ours) == str(django)  # the whole form: not a widget, rendered as always
+    assert "django/forms/widgets/text.html" in {key[0] for key in site_jinja2._widgets}
+    assert len(site_jinja2._widgets) <= site_jinja2._WIDGETS_MAX
