@@ -16,6 +16,7 @@ older value: a missing trailing field is None.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -44,8 +45,15 @@ def _minutes_pack(value: Any) -> Any:
 
 def _minutes_unpack(value: Any) -> Any:
     if type(value) is int:
-        return datetime.fromtimestamp(value * 60, UTC).isoformat()[:16]
+        return _minutes_text(value)
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _minutes_text(minutes: int) -> str:
+    # Every read of a session with flights turns these back into text; the same departures
+    # and arrivals come back on every page (a flight is in many sessions).
+    return datetime.fromtimestamp(minutes * 60, UTC).isoformat()[:16]
 
 
 def _instant_pack(value: Any) -> Any:
@@ -117,6 +125,17 @@ _PACKERS = {
     for fields in (layout.PASSENGER_FIELDS, layout.WEATHER_FIELDS, layout.FLIGHT_FIELDS)
 }
 
+# Per layout, the fields read back through an unpacker (position, name, unpacker): the others
+# are taken as they are, without a call each (a load decodes ~25 fields).
+_UNPACKERS = {
+    fields: [
+        (i, name, unpack_)
+        for i, (name, (_, unpack_)) in enumerate(zip(fields, packers, strict=True))
+        if unpack_ is not _NONE[1]
+    ]
+    for fields, packers in _PACKERS.items()
+}
+
 _SLOTS = frozenset({layout.PASSENGER_ID, layout.PASSENGER, layout.WEATHER, layout.FLIGHTS})
 
 
@@ -147,12 +166,14 @@ def _pack(entry: Any, fields: tuple[str, ...]) -> list[Any] | None:
 def _unpack(values: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     if type(values) is not list:
         raise DamagedSession(f"entry is not a list ({len(fields)} fields)")
-    entry = {
-        f: unpack_(v) for f, v, (_, unpack_) in zip(fields, values, _PACKERS[fields], strict=False)
-    }
-    for name in fields[len(values) :]:
+    entry = dict(zip(fields, values, strict=False))
+    count = len(values)
+    for position, name, unpack_ in _UNPACKERS[fields]:
+        if position < count:
+            entry[name] = unpack_(values[position])
+    for name in fields[count:]:
         entry[name] = None  # written by an older release, before this field existed
-    for position in range(len(fields), len(values)):
+    for position in range(len(fields), count):
         entry[f"#{position}"] = values[position]  # a newer release's field: kept as it is
     return entry
 
