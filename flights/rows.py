@@ -32,13 +32,34 @@ Zones = Mapping[str, tzinfo]
 _CACHE_SIZE = 2048
 
 
-def _zone_names(flight: Mapping[str, Any], zones: Zones | None) -> tuple[str, str]:
+# (id of the zones, the flight's airports) -> (the zones, their names): a page looks up the
+# same few dozen airport pairs for each of its 50 rows. The zones object is kept with its
+# entry, so an id is never confused with a later object's.
+_zone_pairs: dict[tuple[int, tuple[Any, ...]], tuple[Zones, tuple[str, str]]] = {}
+
+
+def _zone_names(
+    flight: Mapping[str, Any], zones: Zones | None, key: tuple[Any, ...] | None = None
+) -> tuple[str, str]:
     """The zones (IANA names, "" when unknown: the site's zone) of departure and arrival;
-    `zones` None: the catalog's (computed once per catalog, not per page)."""
+    `zones` None: the catalog's (computed once per catalog, not per page). `key`: the flight's
+    values in FLIGHT_FIELDS order, if the caller has them."""
     if zones is None:
         from .catalog import catalog  # the catalog imports the models: not at import time
 
         zones = catalog().zones
+    airports = (key or tuple(map(flight.get, FLIGHT_FIELDS)))[2:6]
+    memo = _zone_pairs.get((id(zones), airports))
+    if memo is not None and memo[0] is zones:
+        return memo[1]
+    if len(_zone_pairs) >= _CACHE_SIZE:
+        _zone_pairs.clear()
+    names = _find_zone_names(flight, zones)
+    _zone_pairs[(id(zones), airports)] = (zones, names)
+    return names
+
+
+def _find_zone_names(flight: Mapping[str, Any], zones: Zones) -> tuple[str, str]:
     found = []
     for code, name in (("from_iata", "from_airport"), ("to_iata", "to_airport")):
         zone = zones.get((flight.get(code) or "").strip().upper()) or zones.get(
@@ -55,10 +76,10 @@ def flight_cells(
     its own line; `with_date` adds the departure's weekday and date (the dashboard's rows may
     span many days, the list's are one day). Times are the airports' local times, each with its
     zone (`zones`, the catalog's; an airport not in it shows the site's zone, labelled)."""
-    key = tuple(flight.get(name) for name in FLIGHT_FIELDS)
+    key = tuple(map(flight.get, FLIGHT_FIELDS))
     # Weekday and month names depend on the language; the times alone do not.
     return _cells(
-        key, with_date, get_language() if with_date else None, *_zone_names(flight, zones)
+        key, with_date, get_language() if with_date else None, *_zone_names(flight, zones, key)
     )
 
 
@@ -68,14 +89,14 @@ def list_row(
     """The whole row of the flights list: the cells, then "Added" (in the passenger's flights),
     "Departed" (before `now_iso`, local ISO to the minute) or the add button, which submits the
     page's one form (#add-flight-form: one CSRF token a page, not one a row)."""
-    key = tuple(flight.get(name) for name in FLIGHT_FIELDS)
-    if flight.get("flight_id") in chosen:
+    key = tuple(map(flight.get, FLIGHT_FIELDS))
+    if key[0] in chosen:
         state = "chosen"
     elif str(flight.get("departure")) < now_iso:
         state = "departed"
     else:
         state = ""
-    return _list_row(key, state, *_zone_names(flight, zones))
+    return _list_row(key, state, *_zone_names(flight, zones, key))
 
 
 class FlightRows(Extension):
