@@ -37,7 +37,7 @@ from django.utils.dateformat import format as date_format
 from django.utils.text import capfirst
 from django.utils.translation import get_language
 from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 # Inline SVG icons (no icon font, no CDN), decorative only: {{ icon("plane") }}. The markup,
 # newlines included, is what the former {% include "icon.html" %} rendered.
@@ -120,8 +120,10 @@ def timestamp(value: datetime | str | None, fmt: str = "j M Y, H:i") -> Markup:
     if timezone.is_naive(value):
         value = timezone.make_aware(value, timezone.get_default_timezone())
     local = timezone.localtime(value)
-    return Markup('<time datetime="{}">{} {}</time>').format(
-        local.isoformat(timespec="seconds"), date_format(local, fmt), zone_label(local)
+    # escape() and an f-string: Markup.format() goes through string.Formatter (~10x the time).
+    return Markup(
+        f'<time datetime="{escape(local.isoformat(timespec="seconds"))}">'
+        f"{escape(date_format(local, fmt))} {escape(zone_label(local))}</time>"
     )
 
 
