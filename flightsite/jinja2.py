@@ -8,7 +8,7 @@ Templates get, besides their view's context:
 - from the context processors in settings: ``messages``, ``current_passenger``;
 - globals: ``url(name, *args, **kwargs)`` (reverse), ``static(path)``, ``icon(name)``,
   ``timestamp(moment, "j M Y, H:i")`` (a time with its zone: "3 Dec 2026, 19:05 UTC"),
-  ``flight_cells(flight, with_date=False)``, ``list_row(flight, chosen, now_iso)``
+  ``flight_cells(flight, with_date=False)``, ``list_row(flight, chosen, now_iso)``, ``list_rows(…)``
   (flights/rows.py);
 - filters: ``date(value, "l j F Y")``, ``isodatetime(value, "H:i")``,
   ``days_after(arrival, departure)``, ``capfirst``.

@@ -240,3 +240,22 @@ def test_widget_html_rendered_once_is_djangos():
         assert str(ours) == str(django)  # the whole form: not a widget, rendered as always
     assert "django/forms/widgets/text.html" in {key[0] for key in site_jinja2._widgets}
     assert len(site_jinja2._widgets) <= site_jinja2._WIDGETS_MAX
+
+
+def test_list_rows_is_every_list_row():
+    """The flights page renders its rows in one call: the same rows as one list_row() each."""
+    from flights.rows import list_row, list_rows
+
+    base = {
+        "flightno": "XY123",
+        "from_airport": "Frankfurt",
+        "from_iata": "FRA",
+        "to_airport": "Zurich",
+        "to_iata": "ZRH",
+        "arrival": "2030-01-02T23:05",
+        "airline": "Lufthansa",
+    }
+    flights = [{**base, "flight_id": n, "departure": f"2030-01-02T{10 + n}:05"} for n in range(3)]
+    expected = "    ".join(str(list_row(f, {1}, "2030-01-02T11:00", {})) for f in flights)
+    assert str(list_rows(flights, {1}, "2030-01-02T11:00", {})) == expected
+    assert expected.count("<tr ") == 3 and "Added" in expected and "Departed" in expected
