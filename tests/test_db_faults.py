@@ -209,8 +209,46 @@ def test_database_hanging_mid_connection_costs_one_read_timeout(client, settings
             legacy = connections[LEGACY_ALIAS]
             assert isinstance(legacy, mysql_backend.DatabaseWrapper)
             legacy.health_check_done = False
+            legacy.answered_at = 0.0  # not a moment ago: the health check pings
             proxy.freeze()
             assert client.get("/flights/").status_code == 503
             assert proxy.connections == 2
     finally:
         proxy.close()
+
+
+@pytest.mark.mysql
+def test_health_check_pings_only_a_connection_quiet_for_a_second():
+    """CONN_HEALTH_CHECKS pings a reused connection before a request's first query, unless it
+    answered less than a second ago (then the ping is a round trip for nothing): counted by
+    the server (COM_PING is one of the connection's Com_admin_commands)."""
+    legacy = connections[LEGACY_ALIAS]
+    if legacy.vendor != "mysql":
+        pytest.skip("needs the MariaDB leg (FLIGHTSITE_TEST_DB=mysql)")
+    assert isinstance(legacy, mysql_backend.DatabaseWrapper)
+    now = [1000.0]
+    legacy.clock = lambda: now[0]
+
+    def pings() -> int:
+        with legacy.cursor() as cursor:  # a query: the connection answered at now[0]
+            cursor.execute("SHOW SESSION STATUS LIKE 'Com_admin_commands'")
+            return int(cursor.fetchone()[1])
+
+    def next_request_checks() -> None:
+        legacy.health_check_done = False  # what a new request does
+        legacy.close_if_health_check_failed()
+
+    enabled = legacy.health_check_enabled
+    try:
+        legacy.health_check_enabled = True
+        before = pings()
+        now[0] += 0.5
+        next_request_checks()
+        assert pings() == before  # answered 0.5 s ago: no ping
+        now[0] += 1.5
+        next_request_checks()
+        assert pings() == before + 1  # quiet for 1.5 s: pinged
+        assert legacy.connection is not None and legacy.is_usable()
+    finally:
+        del legacy.clock
+        legacy.health_check_enabled = enabled

@@ -8,6 +8,10 @@ for this: https://docs.djangoproject.com/en/5.2/ref/databases/#subclassing-the-b
 - The health check of a reused connection (CONN_HEALTH_CHECKS) pings the server; if that ping
   ran into the read timeout the server is hung, so the request fails now instead of spending a
   connect timeout more on a reconnect that would hang too.
+- No ping for a connection that answered a query less than HEALTH_CHECK_FRESH_SECONDS ago:
+  under load that is every request, and the ping was a round trip to the server in series
+  with the page's query (docs/performance.md). A connection the server dropped within that
+  second fails its query instead: an outage (503) for that one request, and Django closes it.
 """
 
 from __future__ import annotations
@@ -24,15 +28,18 @@ from flightsite.outages import Breaker, DatabaseCircuitOpen, get_breaker, mysql_
 
 T = TypeVar("T")
 
+HEALTH_CHECK_FRESH_SECONDS = 1.0
+
 
 def _is_outage(exc: Exception) -> bool:
     return bool(exc.args) and mysql_error_is_outage(exc.args[0])
 
 
 class CursorWrapper(mysql.CursorWrapper):
-    def __init__(self, cursor: Any, guard: Breaker) -> None:
+    def __init__(self, cursor: Any, guard: Breaker, answered: Callable[[], None]) -> None:
         super().__init__(cursor)
         self.guard = guard
+        self.answered = answered
 
     def _guarded(self, run: Callable[[], T]) -> T:
         self.guard.allow()
@@ -43,6 +50,7 @@ class CursorWrapper(mysql.CursorWrapper):
                 self.guard.failure(exc)
             raise
         self.guard.success()
+        self.answered()
         return result
 
     def execute(self, query: Any, args: Any = None) -> Any:
@@ -70,7 +78,15 @@ class DatabaseWrapper(mysql.DatabaseWrapper):
         finally:
             connection.close()
 
+    # When this connection last answered a query or a ping (clock()); 0: not since connecting.
+    answered_at = 0.0
+    clock = staticmethod(time.monotonic)  # tests set another
+
+    def _answered(self) -> None:
+        self.answered_at = self.clock()
+
     def get_new_connection(self, conn_params: Any) -> Any:
+        self.answered_at = 0.0
         guard = self.guard
         guard.allow()
         try:
@@ -83,14 +99,18 @@ class DatabaseWrapper(mysql.DatabaseWrapper):
         return connection
 
     def create_cursor(self, name: Any = None) -> CursorWrapper:
-        return CursorWrapper(self.connection.cursor(), self.guard)
+        return CursorWrapper(self.connection.cursor(), self.guard, self._answered)
 
     def close_if_health_check_failed(self) -> None:
         if self.connection is None or not self.health_check_enabled or self.health_check_done:
             return
+        if self.clock() - self.answered_at < HEALTH_CHECK_FRESH_SECONDS:
+            self.health_check_done = True  # answered a moment ago: no ping
+            return
         started = time.monotonic()
         if self.is_usable():
             self.health_check_done = True
+            self._answered()
             return
         self.close()
         read_timeout = self.settings_dict.get("OPTIONS", {}).get("read_timeout")
