@@ -2,11 +2,14 @@
 """Parallel requests on one session: N "add flight" POSTs at once, through gunicorn workers.
 
 Without the session store's compare-and-set merge, each request would overwrite the others'
-flights (last write wins). For each size (default 20 and 50, each twice) it prints the statuses
-and how many of the N flights ended up in the session; exits non-zero if any was lost or any
-answer was not the normal redirect.
+flights (last write wins). For each size (default 20 and 50, each twice) it prints the statuses,
+how many of the N flights ended up in the session, the answers' p50/p99 (ms) and the Valkey
+commands per add (INFO commandstats); exits non-zero if any was lost or any answer was not the
+normal redirect. `--threads 25` serves with gthread workers (25 threads each: as many writers
+at once as requests); `--burn 12` runs 12 CPU-burning processes meanwhile (a loaded machine).
 
-    python bench/parallel_adds.py [--sizes 20,50] [--rounds 2] [--workers 4]
+    python bench/parallel_adds.py [--sizes 20,50] [--rounds 2] [--workers 4] [--threads 0]
+                                  [--burn 0]
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,11 +49,19 @@ def upcoming_flight_ids(env: dict[str, str], count: int) -> list[int]:
     return json.loads(out.stdout)
 
 
+def commands(client: RawValkey) -> int:
+    """Commands the server has run so far, less the INFO calls that ask."""
+    stats = client.info("commandstats")
+    return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="20,50")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=0, help="gthread threads (0: sync)")
+    parser.add_argument("--burn", type=int, default=0, help="CPU-burning processes meanwhile")
     parser.add_argument("--port", type=int, default=8477)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -69,21 +82,43 @@ def main() -> int:
         check=True,
     )
     all_ids = upcoming_flight_ids(env, sum(sizes) * args.rounds)
-    gunicorn = start_gunicorn(env, args.port, args.workers)
+    if args.threads:
+        env["GUNICORN_CMD_ARGS"] = f"--threads {args.threads}"
+    kind = "gthread" if args.threads else "sync"
+    gunicorn = start_gunicorn(env, args.port, args.workers, kind)
+    burners: list[subprocess.Popen] = []
     base = f"http://127.0.0.1:{args.port}"
     client: RawValkey = valkey.Valkey(host="127.0.0.1", port=server.port)
     results, failed = [], False
     try:
+        os.environ.update(env)  # the engine's helpers read the site's settings
+        import django
+
+        django.setup()
         from valkey_sessions.keys import valkey_key
         from valkey_sessions.store import decode_value
 
+        # Every worker (and thread) past its first request: imports, the flight catalog.
+        warm = args.workers * max(args.threads, 1) * 2
+        with ThreadPoolExecutor(warm) as pool:
+            list(pool.map(lambda _: requests.get(base + "/login/", timeout=60), range(warm)))
+        site = SiteClient(base)
+        site.login()
+        with ThreadPoolExecutor(warm) as pool:
+            list(pool.map(lambda _: site.http.get(base + "/flights/", timeout=60), range(warm)))
+        burners += [
+            subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.burn)
+        ]
         for size in sizes:
             site = SiteClient(base)
             site.login()
             cookies, token, headers = site.cookies(), site.csrf, site.headers
 
-            def add(flight_id: int, cookies=cookies, token=token, headers=headers) -> int:
-                return requests.post(
+            def add(
+                flight_id: int, cookies=cookies, token=token, headers=headers
+            ) -> tuple[int, float]:
+                start = time.perf_counter()
+                status = requests.post(
                     base + "/flights/add/",
                     {"flight_id": flight_id, "csrfmiddlewaretoken": token},
                     headers=headers,
@@ -91,13 +126,22 @@ def main() -> int:
                     allow_redirects=False,
                     timeout=60,
                 ).status_code
+                return status, (time.perf_counter() - start) * 1000
 
             sent: list[int] = []
             for round_ in range(args.rounds):
                 ids, all_ids = all_ids[:size], all_ids[size:]
                 sent += ids
+                calls_before = commands(client)
                 with ThreadPoolExecutor(size) as pool:
-                    statuses = Counter(pool.map(add, ids))
+                    answers = list(pool.map(add, ids))
+                per_add = (commands(client) - calls_before) / size
+                statuses = Counter(status for status, _ in answers)
+                times = sorted(ms for _, ms in answers)
+                p50, p99 = (
+                    statistics.median(times),
+                    times[min(len(times) - 1, len(times) * 99 // 100)],
+                )
                 raw = client.get(valkey_key(cookies["flightsite_session"]))
                 stored = {f["flight_id"] for f in decode_value(raw)[1].get("flights", [])}
                 kept = len(stored & set(sent))
@@ -108,16 +152,27 @@ def main() -> int:
                         "parallel": size,
                         "round": round_ + 1,
                         "workers": args.workers,
+                        "threads": args.threads,
+                        "burners": args.burn,
+                        "p50_ms": round(p50),
+                        "p99_ms": round(p99),
+                        "commands_per_add": round(per_add, 1),
                         "statuses": dict(statuses),
                         "kept": kept,
                         "sent": len(sent),
                     }
                 )
                 print(
-                    f"{size:3} parallel adds, round {round_ + 1}, {args.workers} workers: "
-                    f"statuses {dict(statuses)}, {kept} of {len(sent)} flights kept"
+                    f"{size:3} parallel adds, round {round_ + 1}, {args.workers} x {kind} "
+                    f"workers{f' x {args.threads} threads' if args.threads else ''}, "
+                    f"{args.burn} burners: statuses {dict(statuses)}, {kept} of {len(sent)} "
+                    f"flights kept, p50 {p50:.0f} ms, p99 {p99:.0f} ms, "
+                    f"{per_add:.1f} Valkey commands per add"
                 )
     finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
         gunicorn.terminate()
         gunicorn.wait(10)
         server.stop()
