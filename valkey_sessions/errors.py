@@ -9,8 +9,8 @@ from valkey.exceptions import ConnectionError as ValkeyConnectionError
 
 
 class SessionConflict(UpdateError):
-    """A change that could not be stored next to concurrent ones within the time budget, or
-    that the merge policy refused. `user_message` says what to do."""
+    """A change the merge policy refused (MergeRejected), or one that raced a renewal of the
+    session (cycle_key) — never a race alone, however long. `user_message` says what to do."""
 
     def __init__(self, user_message: str) -> None:
         super().__init__(user_message)

@@ -52,6 +52,15 @@ def ended_marker_key(session_key: str) -> str:
     return valkey_key(session_key) + ":ended"
 
 
+def turn_keys(session_key: str) -> tuple[str, str]:
+    """The session's line of writers (store.py `_wait_turn`): `:turn`, a string that exists
+    while a request writes in turn, and `:wake`, a list whose entry hands the turn to the request
+    that waited longest. Next to the session's key, in its slot; both expire by themselves
+    (scripts.TURN_LEASE_MS) and are no session keys (session_key_of says None)."""
+    key = valkey_key(session_key)
+    return key + ":turn", key + ":wake"
+
+
 def session_key_of(valkey_key_: str | bytes) -> str | None:
     """The session key (cookie value) back from a Valkey key, or None if it is not one (an
     owner index, a foreign key)."""

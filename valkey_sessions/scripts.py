@@ -29,7 +29,8 @@ from .keys import BUCKET_LENGTH, ended_marker_key, index_key, member, valid_key,
 # Valkey 7.0 (or Redis 7.0); scripts with flags (#!lua) too.
 REQUIRED_COMMANDS = (
     "get", "set", "del", "type", "evalsha", "eval", "script", "scan", "sadd", "pexpire", "pttl",
-    "time", "zadd", "zrem", "zrange", "zremrangebyscore", "pexpireat", "memory",
+    "time", "zadd", "zrem", "zrange", "zremrangebyscore", "pexpireat", "memory", "rpush",
+    "blpop",
 )  # fmt: skip
 FAILOVER_WAIT = 0.8  # seconds a write may wait for Sentinel to name the new primary
 DELETE_BATCH = 500  # sessions per DELETE call (the rest in further calls)
@@ -223,20 +224,38 @@ return 1
 """
 )
 
-# KEYS: session, index. ARGV: SHA-1 of the value this request read, new value, mode, ttl,
-# member ('' = not indexed). Returns 1 when written, -1 when its date has passed (it is
-# deleted), -2 when it was renewed (cycled) meanwhile, nil when the session is gone, or the
-# current value when another request changed it first. The index entry's score (the
-# session's expiry) follows.
+# A session's line of writers (store.py `_wait_turn`): KEYS[3] `:turn` exists while a request
+# writes in turn (SET NX PX by the first to wait), KEYS[4] `:wake` gets one entry when that
+# request is done, which wakes the request that waited longest (BLPOP serves the longest
+# blocked client first). Both live TURN_LEASE_MS after the last handover, so a request that
+# died in turn holds the line up that long at most; nothing is handed to a line that expired.
+TURN_LEASE_MS = 2_000
+_PASS_TURN = """
+local function pass_turn(turn, wake, lease)
+  if redis.call('PEXPIRE', turn, lease) == 1 then
+    redis.call('RPUSH', wake, 1)
+    redis.call('PEXPIRE', wake, lease)
+  end
+end
+"""
+
+# KEYS: session, index, the session's :turn and :wake. ARGV: SHA-1 of the value this request
+# read, new value, mode, ttl, member ('' = not indexed), the turn's lease in ms when this
+# request writes in turn ('' otherwise). Returns 1 when written, -1 when its date has passed
+# (it is deleted), -2 when it was renewed (cycled) meanwhile, nil when the session is gone, or
+# the current value when another request changed it first. The index entry's score (the
+# session's expiry) follows. Every answer but the last ends a turn: it goes to the next.
 COMPARE_AND_SET = Script(
     """#!lua
 """
     + _EXPIRY
     + _MOVED
+    + _PASS_TURN
     + """
 local current = current_of(KEYS[1])
+if current ~= -2 and current and redis.sha1hex(current) ~= ARGV[1] then return current end
+if ARGV[6] ~= '' then pass_turn(KEYS[3], KEYS[4], ARGV[6]) end
 if current == -2 or not current then return current end
-if redis.sha1hex(current) ~= ARGV[1] then return current end
 if ARGV[3] == 'KEEPTTL' then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
   return 1
@@ -256,6 +275,17 @@ return 1
 """
 )
 
+
+# KEYS: the session's :turn and :wake. ARGV: the lease (ms). A request that wrote in turn
+# and stops without writing (its merge refused the change, say) hands the turn on.
+PASS_TURN = Script(
+    """#!lua
+"""
+    + _PASS_TURN
+    + """
+pass_turn(KEYS[1], KEYS[2], ARGV[1])
+"""
+)
 
 # KEYS: old session, new session (same bucket), index. ARGV: SHA-1 of the value this request
 # read, new value, mode, ttl, old member, new member. A new key for the same session

@@ -28,6 +28,7 @@ from .keys import (
     member,
     new_key,
     owner_tags,
+    turn_keys,
     valid_key,
     valkey_key,
 )
@@ -37,7 +38,9 @@ from .scripts import (
     CREATE,
     CYCLE,
     MOVED_TTL_MS,
+    PASS_TURN,
     RETIRE,
+    TURN_LEASE_MS,
     delete_sessions,
     ended_by,
     sessions_client,
@@ -46,7 +49,6 @@ from .scripts import (
 logger = logging.getLogger("valkey_sessions")
 
 EXPIRY_KEY = "_session_expiry"  # where Django's set_expiry() keeps a custom expiry
-SAVE_BUDGET = 2.0  # seconds a save may spend merging with concurrent writers
 REFRESH_FRACTION = 10  # the TTL is moved forward once a tenth of the idle age has passed
 # A refused TTL refresh (full or read-only server) is retried by the next request until half
 # the idle age has passed since the last successful one; then it is an outage (503), never a
@@ -80,6 +82,14 @@ def decode_value(raw: bytes) -> tuple[int, dict[str, Any]]:
 def encode_body(data: dict[str, Any]) -> bytes:
     body: bytes = conf.plugin("CODEC").encode(data)
     return body
+
+
+def _wait_step(client: Any) -> float:
+    """Seconds one BLPOP of `_wait_turn` may block: half the client's socket timeout (a reply
+    that comes later than that timeout is an error), at most 1 s."""
+    kwargs: Any = getattr(client, "get_connection_kwargs", dict)()
+    timeout = kwargs.get("socket_timeout") if isinstance(kwargs, dict) else None
+    return min(1.0, timeout / 2) if timeout else 1.0
 
 
 def _digest(payload: bytes) -> str:
@@ -376,60 +386,90 @@ class SessionStore(SessionBase):
     def _write(
         self, key: str, data: dict[str, Any], body: bytes, move_ttl: bool, only_ttl: bool
     ) -> None:
-        """The compare-and-set loop: merge with whatever another request stored first, within
-        SAVE_BUDGET seconds."""
+        """The compare-and-set loop. A change another request beat is merged into what that
+        request stored, then written in turn: the requests that lost a race on one session
+        queue (`_wait_turn`) instead of racing again, so each is written after the ones before
+        it, with one more merge. No deadline: every lost race means another request's change
+        was stored, so a waiting request only waits for progress; a hung or dead server is an
+        error of the call that meets it (valkey-py's socket timeout), never a long wait."""
         client = sessions_client()
-        deadline = time.monotonic() + SAVE_BUDGET
-        conflicts = 0
+        lines = turn_keys(key)
+        in_turn = False  # this request holds the session's turn (and must hand it on)
+        try:
+            while True:
+                now = now_ms()
+                ttl = self._ttl(data, now) if move_ttl else None
+                written_at = now if ttl else self._written_at
+                payload = Envelope.make(written_at, self._device, body)
+                mode, ttl_ms = ttl or ("KEEPTTL", 0)
+                try:
+                    result = COMPARE_AND_SET(
+                        client,
+                        [valkey_key(key), index_key(key), *lines],
+                        [
+                            _digest(self._stored or b""),
+                            payload,
+                            mode,
+                            ttl_ms,
+                            member(key),
+                            TURN_LEASE_MS if in_turn else "",
+                        ],
+                    )
+                except ValkeyError as exc:
+                    in_turn = False  # the server failed: a handover would fail too (it expires)
+                    if not only_ttl:
+                        raise
+                    age = self._idle_age(data.get(EXPIRY_KEY)) or 0
+                    if now - self._written_at >= age * 1000 // REFRESH_GIVE_UP_FRACTION:
+                        raise SessionUnavailable(
+                            f"Session {mask(key)}: TTL refresh refused since "
+                            f"{(now - self._written_at) // 1000} s: {exc}"
+                        ) from exc
+                    # Moving the TTL of an unchanged session is not worth an error page (the
+                    # session still has most of its age left): the next request tries again.
+                    logger.warning("Session %s: TTL refresh skipped: %s", mask(key), exc)
+                    return
+                if not isinstance(result, bytes):
+                    in_turn = False  # the script handed the turn on
+                if result == 1:
+                    self._stored, self._written_at = payload, written_at
+                    self._loaded_expiry = data.get(EXPIRY_KEY)
+                    self._refresh_due = False
+                    return
+                if result == -2:
+                    raise self._moved()  # cycle_key in another request meanwhile
+                if result == -1:  # its date has passed (on the server's clock): ended, deleted
+                    self._stored = None
+                    return
+                if result is None:
+                    raise UpdateError  # deleted meanwhile (logout in another tab): never recreate
+                merged = self._merge_with(result, data, only_ttl)
+                if merged is None:
+                    return  # nothing of ours to write: another request saved since we read
+                data, body = merged, encode_body(merged)
+                if not in_turn:  # (in turn and beaten by a newcomer: write again at once)
+                    in_turn = self._wait_turn(client, lines)
+        finally:
+            if in_turn:  # stopped in turn without a write (a merge refused, say): hand it on
+                try:
+                    PASS_TURN(client, lines, [TURN_LEASE_MS])
+                except ValkeyError as exc:  # it expires: the next one waits a little longer
+                    logger.warning("Session %s: turn not handed on: %s", mask(key), exc)
+
+    @staticmethod
+    def _wait_turn(client: Any, lines: tuple[str, str]) -> bool:
+        """Wait until this request's turn to write the session: at once when nobody else waits
+        (SET NX of `:turn`), else when the request before it is done (its script pushes to
+        `:wake`; BLPOP serves the longest waiting first). Each BLPOP waits less than the
+        socket timeout, so a healthy server always answers in time; after a timeout the turn
+        is taken over only if it expired (its holder died). Returns True (in turn)."""
+        turn, wake = lines
+        step = _wait_step(client)
         while True:
-            now = now_ms()
-            ttl = self._ttl(data, now) if move_ttl else None
-            written_at = now if ttl else self._written_at
-            payload = Envelope.make(written_at, self._device, body)
-            mode, ttl_ms = ttl or ("KEEPTTL", 0)
-            try:
-                result = COMPARE_AND_SET(
-                    client,
-                    [valkey_key(key), index_key(key)],
-                    [_digest(self._stored or b""), payload, mode, ttl_ms, member(key)],
-                )
-            except ValkeyError as exc:
-                if not only_ttl:
-                    raise
-                age = self._idle_age(data.get(EXPIRY_KEY)) or 0
-                if now - self._written_at >= age * 1000 // REFRESH_GIVE_UP_FRACTION:
-                    raise SessionUnavailable(
-                        f"Session {mask(key)}: TTL refresh refused since "
-                        f"{(now - self._written_at) // 1000} s: {exc}"
-                    ) from exc
-                # Moving the TTL of an unchanged session is not worth an error page (the
-                # session still has most of its age left): the next request tries again.
-                logger.warning("Session %s: TTL refresh skipped: %s", mask(key), exc)
-                return
-            if result == 1:
-                self._stored, self._written_at = payload, written_at
-                self._loaded_expiry = data.get(EXPIRY_KEY)
-                self._refresh_due = False
-                return
-            if result == -2:
-                raise self._moved()  # cycle_key in another request meanwhile
-            if result == -1:  # its date has passed (on the server's clock): ended, deleted
-                self._stored = None
-                return
-            if result is None:
-                raise UpdateError  # deleted meanwhile (logout in another tab): never recreate
-            merged = self._merge_with(result, data, only_ttl)
-            if merged is None:
-                return  # nothing of ours to write: another request saved since we read
-            data, body = merged, encode_body(merged)
-            conflicts += 1
-            if time.monotonic() > deadline:
-                raise SessionConflict(
-                    "Your change could not be saved: too many changes to your session at "
-                    "the same moment. Please try again."
-                )
-            if conflicts > 1:  # back off a little, with jitter, so the writers spread out
-                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**conflicts)))
+            if client.set(turn, 1, nx=True, px=TURN_LEASE_MS):
+                return True
+            if client.blpop([wake], timeout=step) is not None:
+                return True
 
     def _merge_with(
         self, theirs_raw: bytes, mine: dict[str, Any], only_ttl: bool
@@ -482,7 +522,7 @@ class SessionStore(SessionBase):
             # Never stored (a new session): Django's way, a fresh key.
             return super().cycle_key()
         client = sessions_client()
-        deadline = time.monotonic() + SAVE_BUDGET
+        conflicts = 0
         while True:
             now = now_ms()
             ttl = self._ttl(data, now)
@@ -520,8 +560,11 @@ class SessionStore(SessionBase):
                 raise UpdateError  # ended meanwhile ("log out everywhere"): not brought back
             if result != 0:  # another request changed it: merge, and try again
                 data = self._merge_with(result, data, only_ttl=False) or data
-            if time.monotonic() > deadline:
-                raise SessionConflict("Your session could not be renewed. Please try again.")
+                # No deadline, as in _write (each lost race is another request's progress);
+                # no line either: a renewal is rare (a login), so a short pause with jitter
+                # lets the writers it races finish first.
+                conflicts += 1
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**conflicts)))
 
     def _cycle_to(self, tag: str, data: dict[str, Any], old: str) -> Any:
         """cycle_key into another tag (another slot): create, then retire the old key if it is

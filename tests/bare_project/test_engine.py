@@ -21,7 +21,7 @@ from django.test import Client
 from django.utils import timezone
 
 from valkey_sessions import SessionConflict, SessionStore, live, server_problems
-from valkey_sessions.keys import index_key, valkey_key
+from valkey_sessions.keys import index_key, turn_keys, valkey_key
 
 SITE = ("flightsite", "passengers", "flights", "weather")
 README = Path(__file__).resolve().parents[2] / "valkey_sessions" / "README.md"
@@ -325,6 +325,7 @@ def observed(server: Any) -> list[str]:
     """Each operation of a session's life, as `operation: commands` (script commands after
     `→`), keys named by role."""
     rows = []
+    raw_client = server.client()
 
     def record(name: str, action: Any, session: SessionStore) -> None:
         before = session.session_key
@@ -334,6 +335,7 @@ def observed(server: Any) -> list[str]:
         for key, role in ((session.session_key, "<new session>"), (before, "<session>")):
             if key:
                 keys.update({valkey_key(key): role, index_key(key): "<index>"})
+                keys.update(zip(turn_keys(key), ("<turn>", "<wake>"), strict=True))
         sent = [_shape(p, keys) for t, p in monitor.lines if t != "lua"]
         inner = [_shape(p, keys) for t, p in monitor.lines if t == "lua"]
         sent = [s for s in sent if not s.startswith(("PING", "ECHO", "CLIENT", "SCRIPT"))]
@@ -346,6 +348,16 @@ def observed(server: Any) -> list[str]:
     record("load (every request that reads)", reader.load, reader)
     reader["x"] = 1
     record("change", reader.save, reader)
+    # Two requests read the session, one writes first: the other's change is merged and
+    # written in turn (nobody else waits: the turn is its own at once), which hands the turn
+    # on when done. A third, which read before both, waits for that handover.
+    first, second, third = (SessionStore(reader.session_key) for _ in range(3))
+    first["a"] = second["b"] = third["c"] = 1  # all three read before any writes
+    first.save()
+    record("change, another request wrote first", second.save, second)
+    for key in turn_keys(reader.session_key or ""):
+        raw_client.pexpire(key, 60_000)  # however slow this machine: still that handover
+    record("change, another request writes in turn", third.save, third)
     old = SessionStore(reader.session_key)
     old.load()
     old.modified = True
