@@ -429,7 +429,7 @@ class SessionStore(SessionBase):
                     # session still has most of its age left): the next request tries again.
                     logger.warning("Session %s: TTL refresh skipped: %s", mask(key), exc)
                     return
-                if not isinstance(result, bytes):
+                if result is None or result in (1, -1, -2):
                     in_turn = False  # the script handed the turn on
                 if result == 1:
                     self._stored, self._written_at = payload, written_at
