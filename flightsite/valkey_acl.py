@@ -90,14 +90,15 @@ SESSION_STORE = Grant(
         "type",
         "blpop",
         # inside the store's scripts: TIME (expiry on the server's clock), SET (NX / KEEPTTL /
-        # PXAT), DEL, SADD + PEXPIRE (a renewed key's mark), RPUSH + PEXPIRE (a turn handed
-        # on), and the owner index, a sorted set per bucket (ZADD, ZREM, ZRANGE,
+        # PXAT), DEL, SADD + PEXPIRE (a renewed key's mark), PEXPIRE + INCR + RPUSH (a turn
+        # handed on), and the owner index, a sorted set per bucket (ZADD, ZREM, ZRANGE,
         # ZREMRANGEBYSCORE, PTTL, PEXPIREAT)
         "time",
         "set",
         "del",
         "sadd",
         "pexpire",
+        "incr",
         "rpush",
         "zadd",
         "zrem",

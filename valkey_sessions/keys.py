@@ -53,10 +53,11 @@ def ended_marker_key(session_key: str) -> str:
 
 
 def turn_keys(session_key: str) -> tuple[str, str]:
-    """The session's line of writers (store.py `_wait_turn`): `:turn`, a string that exists
-    while a request writes in turn, and `:wake`, a list whose entry hands the turn to the request
-    that waited longest. Next to the session's key, in its slot; both expire by themselves
-    (scripts.TURN_LEASE_MS) and are no session keys (session_key_of says None)."""
+    """The session's line of writers (store.py `_wait_turn`): `:turn`, a counter of handovers
+    that exists while a request writes in turn, and `:wake`, a list whose entry hands the turn
+    (and the value written) to the request that waited longest. Next to the session's key, in
+    its slot; both expire by themselves (scripts.TURN_LEASE_MS) and are no session keys
+    (session_key_of says None)."""
     key = valkey_key(session_key)
     return key + ":turn", key + ":wake"
 

@@ -30,7 +30,7 @@ from .keys import BUCKET_LENGTH, ended_marker_key, index_key, member, valid_key,
 REQUIRED_COMMANDS = (
     "get", "set", "del", "type", "evalsha", "eval", "script", "scan", "sadd", "pexpire", "pttl",
     "time", "zadd", "zrem", "zrange", "zremrangebyscore", "pexpireat", "memory", "rpush",
-    "blpop",
+    "blpop", "incr",
 )  # fmt: skip
 FAILOVER_WAIT = 0.8  # seconds a write may wait for Sentinel to name the new primary
 DELETE_BATCH = 500  # sessions per DELETE call (the rest in further calls)
@@ -225,15 +225,17 @@ return 1
 )
 
 # A session's line of writers (store.py `_wait_turn`): KEYS[3] `:turn` exists while a request
-# writes in turn (SET NX PX by the first to wait), KEYS[4] `:wake` gets one entry when that
-# request is done, which wakes the request that waited longest (BLPOP serves the longest
-# blocked client first). Both live TURN_LEASE_MS after the last handover, so a request that
-# died in turn holds the line up that long at most; nothing is handed to a line that expired.
+# writes in turn (SET NX PX by the first to wait) and counts the handovers; KEYS[4] `:wake` gets
+# one entry when that request is done, `<count>:<the value it wrote>` (or nothing after the
+# colon), which wakes the request that waited longest (BLPOP serves the longest blocked client
+# first) and spares it asking for the value. Both live TURN_LEASE_MS after the last handover,
+# so a request that died in turn holds the line up that long at most; nothing is handed to a
+# line that expired.
 TURN_LEASE_MS = 2_000
 _PASS_TURN = """
-local function pass_turn(turn, wake, lease)
+local function pass_turn(turn, wake, lease, value)
   if redis.call('PEXPIRE', turn, lease) == 1 then
-    redis.call('RPUSH', wake, 1)
+    redis.call('RPUSH', wake, redis.call('INCR', turn) .. ':' .. value)
     redis.call('PEXPIRE', wake, lease)
   end
 end
@@ -244,7 +246,8 @@ end
 # request writes in turn ('' otherwise). Returns 1 when written, -1 when its date has passed
 # (it is deleted), -2 when it was renewed (cycled) meanwhile, nil when the session is gone, or
 # the current value when another request changed it first. The index entry's score (the
-# session's expiry) follows. Every answer but the last ends a turn: it goes to the next.
+# session's expiry) follows. Every answer but the last ends a turn: it goes to the next, with
+# the value written.
 COMPARE_AND_SET = Script(
     """#!lua
 """
@@ -254,24 +257,27 @@ COMPARE_AND_SET = Script(
     + """
 local current = current_of(KEYS[1])
 if current ~= -2 and current and redis.sha1hex(current) ~= ARGV[1] then return current end
-if ARGV[6] ~= '' then pass_turn(KEYS[3], KEYS[4], ARGV[6]) end
-if current == -2 or not current then return current end
+local function done(result, value)
+  if ARGV[6] ~= '' then pass_turn(KEYS[3], KEYS[4], ARGV[6], value) end
+  return result
+end
+if current == -2 or not current then return done(current, '') end
 if ARGV[3] == 'KEEPTTL' then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
-  return 1
+  return done(1, ARGV[2])
 end
 local at, now = expiry(ARGV[3], ARGV[4])
 local indexed = ARGV[5] ~= '' and redis.call('TYPE', KEYS[2]).ok == 'zset'
 if at <= now then
   redis.call('DEL', KEYS[1])
   if indexed then redis.call('ZREM', KEYS[2], ARGV[5]) end
-  return -1
+  return done(-1, '')
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PXAT', at)
 if indexed and redis.call('ZADD', KEYS[2], 'XX', 'CH', at, ARGV[5]) > 0 then
   redis.call('PEXPIREAT', KEYS[2], at, 'GT')
 end
-return 1
+return done(1, ARGV[2])
 """
 )
 
@@ -283,7 +289,7 @@ PASS_TURN = Script(
 """
     + _PASS_TURN
     + """
-pass_turn(KEYS[1], KEYS[2], ARGV[1])
+pass_turn(KEYS[1], KEYS[2], ARGV[1], '')
 """
 )
 

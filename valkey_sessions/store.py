@@ -447,8 +447,14 @@ class SessionStore(SessionBase):
                 if merged is None:
                     return  # nothing of ours to write: another request saved since we read
                 data, body = merged, encode_body(merged)
-                if not in_turn:  # (in turn and beaten by a newcomer: write again at once)
-                    in_turn = self._wait_turn(client, lines)
+                if in_turn:
+                    continue  # beaten by a newcomer while in turn: write again at once
+                handed = self._wait_turn(client, lines)
+                in_turn = True
+                if handed:  # what the request before wrote: merged now, no need to ask
+                    merged = self._merge_with(handed, data, only_ttl)
+                    assert merged is not None  # (only a change, never a bare refresh, waits)
+                    data, body = merged, encode_body(merged)
         finally:
             if in_turn:  # stopped in turn without a write (a merge refused, say): hand it on
                 try:
@@ -457,19 +463,27 @@ class SessionStore(SessionBase):
                     logger.warning("Session %s: turn not handed on: %s", mask(key), exc)
 
     @staticmethod
-    def _wait_turn(client: Any, lines: tuple[str, str]) -> bool:
+    def _wait_turn(client: Any, lines: tuple[str, str]) -> bytes | None:
         """Wait until this request's turn to write the session: at once when nobody else waits
         (SET NX of `:turn`), else when the request before it is done (its script pushes to
         `:wake`; BLPOP serves the longest waiting first). Each BLPOP waits less than the
         socket timeout, so a healthy server always answers in time; after a timeout the turn
-        is taken over only if it expired (its holder died). Returns True (in turn)."""
+        is taken over only if it expired (its holder died). Returns the value the request
+        before wrote, when it was handed over after this one joined (so it is newer than what
+        this one merged with), else None: the next compare-and-set asks."""
         turn, wake = lines
         step = _wait_step(client)
+        joined: int | None = None  # handovers counted when this request joined the line
         while True:
-            if client.set(turn, 1, nx=True, px=TURN_LEASE_MS):
-                return True
-            if client.blpop([wake], timeout=step) is not None:
-                return True
+            count = client.set(turn, 0, nx=True, px=TURN_LEASE_MS, get=True)
+            if count is None:
+                return None  # nobody in line: this request's turn now
+            if joined is None:
+                joined = int(count)
+            handed = client.blpop([wake], timeout=step)
+            if handed is not None:
+                number, _, value = handed[1].partition(b":")
+                return value if int(number) > joined else None
 
     def _merge_with(
         self, theirs_raw: bytes, mine: dict[str, Any], only_ttl: bool
