@@ -525,6 +525,69 @@ def test_a_change_refused_in_turn_hands_the_turn_on(
     assert len(stored_session(valkey_client, key)["flights"]) == 2
 
 
+def test_a_waiting_change_merges_the_value_handed_over(client, valkey_client, passport):
+    """A request waiting its turn gets the value the request before it wrote with the turn,
+    and merges into it without asking the server first: its write is its second script call,
+    not its third. (The handover is made by hand here, as a script in turn makes it.)"""
+    import threading
+
+    from valkey_sessions.keys import turn_keys
+
+    from .topologies import wait_for
+
+    login(client, passport)
+    key = session_key_of(client)
+    turn, wake = turn_keys(key)
+    valkey_client.set(turn, 0, px=30_000)  # another request writes in turn; none handed on yet
+    first, second, third = tomorrows_flights(3)
+    waiting, writer, other = SessionStore(key), SessionStore(key), SessionStore(key)
+    sess.add_flight(waiting, first)  # read before either of the others writes
+    sess.add_flight(other, second)
+    other.save()  # so `waiting` loses its race
+    calls = int(valkey_client.info("commandstats")["cmdstat_evalsha"]["calls"])
+    saved = threading.Thread(target=waiting.save)
+    saved.start()
+    wait_for(lambda: int(valkey_client.info("clients")["blocked_clients"]) > 0, 30, "its BLPOP")
+    sess.add_flight(writer, third)  # the request in turn writes, then hands the turn on
+    writer.save()
+    valkey_client.rpush(wake, b"1:" + raw_value(valkey_client, valkey_key(key)))
+    saved.join(30)
+    stored = {f["flight_id"] for f in stored_session(valkey_client, key)["flights"]}
+    assert stored == {first["flight_id"], second["flight_id"], third["flight_id"]}
+    calls = int(valkey_client.info("commandstats")["cmdstat_evalsha"]["calls"]) - calls
+    assert calls == 3  # waiting: the lost race and its write; writer: its write
+
+
+def test_a_value_handed_over_before_a_request_joined_is_never_merged(
+    client, valkey_client, passport, settings
+):
+    """A handover nobody took sits in `:wake` until the turn expires; a request that joins
+    later pops it, but its value is older than what that request already merged with: it
+    asks the server instead. (Merged, the two flights removed since would come back and push
+    the add past the limit: a 409 for a race.)"""
+    from valkey_sessions.keys import turn_keys
+
+    settings.MAX_FLIGHTS_PER_SESSION = 2
+    login(client, passport)
+    key = session_key_of(client)
+    flights = tomorrows_flights(3)
+    for flight in flights[:2]:
+        assert client.post("/flights/add/", {"flight_id": flight["flight_id"]}).status_code == 302
+    turn, wake = turn_keys(key)
+    valkey_client.set(turn, 1, px=30_000)
+    valkey_client.rpush(wake, b"1:" + raw_value(valkey_client, valkey_key(key)))  # 2 flights
+    late = SessionStore(key)
+    sess.add_flight(late, flights[2])  # read: 2 flights, adds a third...
+    other = SessionStore(key)
+    sess.remove_flight(other, flights[0]["flight_id"])  # ...while another tab removes both
+    sess.remove_flight(other, flights[1]["flight_id"])
+    other.save()
+    late.save()  # lost its race, merged (1 flight), joined, popped the old handover
+    assert [f["flight_id"] for f in stored_session(valkey_client, key)["flights"]] == [
+        flights[2]["flight_id"]
+    ]
+
+
 def test_a_failed_ttl_refresh_is_not_an_error_page(client, valkey_client, passport, monkeypatch):
     """A read-only page whose only write would move the TTL still answers if that write fails
     (an OOM on the session store, say): the session has most of its age left."""
