@@ -26,7 +26,9 @@ background thread probes it every `BREAKER_PROBE_SECONDS` (a PING, a bare connec
 on the first answer, so the site serves again within about that time after the dependency is
 back, and no user request is spent on probing. Only failures that cost time count: an `OOM` or
 `NOPERM` answer comes back at once and proves the server is alive. On a Cluster there is one
-breaker per node, for the client's commands and its pipelines alike.
+breaker per node, for the client's commands, its pipelines and its clients of each node (the
+slot-map reads, the session engine's SCAN) alike, and a call pays at most one socket timeout
+per node, as on one server (valkey-py would send a command that timed out again).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import valkey.exceptions as vx
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django_valkey.exceptions import ConnectionInterrupted
+from valkey.connection import parse_url
 from valkey.utils import str_if_bytes
 
 if TYPE_CHECKING:
@@ -418,11 +421,14 @@ class BreakerValkey(valkey.Valkey):
 
     @property
     def breaker(self) -> Breaker:
-        guard = get_breaker(self._breaker_name, ValkeyCircuitOpen, self._ping)
+        guard = self._get_breaker()
         if guard is not self._registered_with:  # once per breaker (tests reset them)
             guard.pools.add(self.connection_pool)
             self._registered_with = guard
         return guard
+
+    def _get_breaker(self) -> Breaker:
+        return get_breaker(self._breaker_name, ValkeyCircuitOpen, self._ping)
 
     def _ping(self) -> object:
         """The background probe: PING past the breaker, on a connection of the same pool."""
@@ -480,18 +486,65 @@ def _ping_node(nodes: Any, host: str, port: int) -> None:
     if node.valkey_connection is None:  # dropped by the client after a failure
         nodes.create_valkey_connections([node])
     client = node.valkey_connection
-    client.ping()
+    client._ping()  # a BreakerNodeValkey: past the breaker this probe is for
     client.connection_pool.disconnect(inuse_connections=False)
 
 
-def _node_breaker(nodes: Any, node: Any) -> Breaker:
-    """The breaker of a cluster node: the same one for the client, its pipelines and a plain
-    client of that server (named by address)."""
+def _node_breaker(nodes: Any, host: str, port: int) -> Breaker:
+    """The breaker of a cluster node: the same one for the client's commands, its pipelines,
+    the node's own client (slot-map refresh, SCAN) and a plain client of that server (named
+    by address)."""
     return get_breaker(
-        f"valkey {node.host}:{node.port}",
+        f"valkey {host}:{port}",
         ValkeyCircuitOpen,
-        functools.partial(_ping_node, nodes, node.host, node.port),
+        functools.partial(_ping_node, nodes, host, port),
     )
+
+
+class BreakerNodeValkey(BreakerValkey):
+    """The client of one cluster node, as the cluster client keeps it (ClusterNode.
+    valkey_connection): its own commands go through the node's breaker. valkey-py sends
+    CLUSTER SLOTS on it to refresh the slot map after a failure (NodesManager.initialize, which
+    asks each startup node in turn), and the session engine SCANs each master with it
+    (valkey_sessions.live): a node whose breaker is open is skipped or refused at once instead
+    of costing a socket timeout, and a node that times out here counts like any other timeout.
+    The cluster client's own commands only take its pool and parse_response (no double count).
+    """
+
+    nodes: Any  # the NodesManager that made it (the probe looks the node up there)
+
+    def _get_breaker(self) -> Breaker:
+        params = self.connection_pool.connection_kwargs
+        return _node_breaker(self.nodes, params["host"], params["port"])
+
+
+def _suspect(node: Any) -> bool:
+    """Whether a cluster node's breaker has counted a failure since the node last answered
+    (open, or on its way): such a node is asked for the slot map after every other."""
+    guard = _breakers.get(f"valkey {node.host}:{node.port}")
+    return guard is not None and guard.failures > 0
+
+
+class BreakerNodesManager(valkey.cluster.NodesManager):
+    """valkey-py's NodesManager, making node clients that go through the node's breaker, and
+    asking the nodes that answered last time first for the slot map."""
+
+    def initialize(self) -> None:
+        # valkey-py asks the startup nodes in turn until one has covered every slot: a silent
+        # node asked first would cost a socket timeout while another could answer. (A new
+        # dict: valkey-py replaces it with the nodes it finds when done.)
+        order = sorted(self.startup_nodes.values(), key=_suspect)
+        self.startup_nodes = {node.name: node for node in order}
+        super().initialize()  # type: ignore[no-untyped-call]
+
+    def create_valkey_node(self, host: str, port: int, **kwargs: Any) -> BreakerNodeValkey:
+        if self.from_url:  # valkey-py's two ways, as NodesManager.create_valkey_node
+            pool = self.connection_pool_class(host=host, port=port, **kwargs)
+            client = BreakerNodeValkey(connection_pool=pool)
+        else:
+            client = BreakerNodeValkey(host=host, port=port, **kwargs)
+        client.nodes = self
+        return client
 
 
 class BreakerValkeyCluster(valkey.cluster.ValkeyCluster):
@@ -500,9 +553,41 @@ class BreakerValkeyCluster(valkey.cluster.ValkeyCluster):
     django-valkey's BASE_CLIENT_CLASS on a cluster. Per node, not per cluster: a master down
     makes its own slots fail fast while every other slot is served (tests/test_cluster.py).
     The node is the one the command is sent to first; redirections are the cluster client's.
-    Pipelines (the engine's session page and admin) are BreakerClusterPipeline, and every
+    Pipelines (the engine's session page and admin) are BreakerClusterPipeline, the node
+    clients (slot-map refresh, the engine's SCAN of each master) BreakerNodeValkey, and every
     connection parses replies with ClusterOutageParser.
+
+    One socket timeout per node and call, as on one server: valkey-py retries a command that
+    timed out (up to 3 times, after a slot-map refresh), which sent it to the same silent
+    node again (a frozen master cost a request 3 timeouts). Here a node that timed out is not
+    asked again within the same call: the retries fail with that timeout at once, unless the
+    refreshed slot map (a failover) or another default node sends them elsewhere. Commands
+    without a key go to the default node: never one whose breaker has counted a failure, while
+    another primary has not (the client's own start-up sends COMMAND there).
     """
+
+    def __init__(self, **kwargs: Any) -> None:  # django-valkey passes keywords only
+        self._calls = threading.local()  # per call: the nodes that timed out (execute_command)
+        # valkey-py reads the slot map here, from the startup nodes in turn (the URL's last),
+        # with plain clients: the suspect ones last (a new thread's client, while a node is
+        # silent), and a copy of the list (valkey-py appends the URL's node to the one given).
+        startup = list(kwargs.pop("startup_nodes", None) or [])
+        if kwargs.get("url") is not None:
+            where = parse_url(kwargs["url"])
+            startup.append(valkey.cluster.ClusterNode(where["host"], where.get("port", 6379)))
+        startup.sort(key=_suspect)
+        super().__init__(startup_nodes=startup, **kwargs)
+        # valkey-py builds its NodesManager (and reads the slot map) in __init__: the class is
+        # changed afterwards, and the node clients made by then are made again through it
+        # (they hold no connection yet).
+        nodes = self.nodes_manager
+        nodes.__class__ = BreakerNodesManager
+        found = list(nodes.nodes_cache.values())
+        for node in found:
+            if node.valkey_connection is not None:
+                node.valkey_connection.close()
+                node.valkey_connection = None
+        nodes.create_valkey_connections(found)
 
     def on_connect(self, connection: Any) -> None:
         # valkey-py's own on_connect, with the parser that knows every "not now" answer.
@@ -515,11 +600,39 @@ class BreakerValkeyCluster(valkey.cluster.ValkeyCluster):
         if self.user_on_connect_func is not None:
             self.user_on_connect_func(connection)
 
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        self._healthy_default_node()
+        calls = self._calls
+        inner = getattr(calls, "timed_out", None) is not None  # COMMAND GETKEYS while routing
+        if not inner:
+            calls.timed_out = {}
+        try:
+            return super().execute_command(*args, **kwargs)  # type: ignore[no-untyped-call]
+        finally:
+            if not inner:
+                calls.timed_out = None
+
+    def _healthy_default_node(self) -> None:
+        nodes = self.nodes_manager
+        if nodes.default_node is None or not _suspect(nodes.default_node):
+            return
+        healthy = [node for node in self.get_primaries() if not _suspect(node)]
+        if healthy:
+            nodes.default_node = healthy[0]
+
     def _execute_command(self, target_node: Any, *args: Any, **kwargs: Any) -> Any:
-        guard = _node_breaker(self.nodes_manager, target_node)
+        timed_out: dict[str, Exception] | None = getattr(self._calls, "timed_out", None)
+        if timed_out is not None and target_node.name in timed_out:
+            raise timed_out[target_node.name]  # asked once in this call: no second timeout
+        guard = _node_breaker(self.nodes_manager, target_node.host, target_node.port)
         guard.allow()  # before valkey-py: a refused command costs no slot-map refresh
         run = super()._execute_command
-        return _answered(guard, run, target_node, *args, **kwargs)
+        try:
+            return _answered(guard, run, target_node, *args, **kwargs)
+        except (vx.TimeoutError, TimeoutError) as exc:
+            if timed_out is not None:
+                timed_out.setdefault(target_node.name, exc)
+            raise
 
     def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> BreakerClusterPipeline:
         pipe = super().pipeline(transaction, shard_hint)  # type: ignore[no-untyped-call]
@@ -527,6 +640,7 @@ class BreakerValkeyCluster(valkey.cluster.ValkeyCluster):
         # only its class changes, so that it stays in step with the library's own.
         pipe.__class__ = BreakerClusterPipeline
         assert isinstance(pipe, BreakerClusterPipeline)
+        pipe._timed_out = {}
         return pipe
 
 
@@ -534,13 +648,18 @@ class _GuardedNode:
     """A cluster node's client as a pipeline uses it (valkey-py takes its pool, a connection
     from it and its parse_response): connecting and reading replies go through the node's
     breaker. Connecting alone proves nothing (a hung server still accepts connections): only
-    failures to connect count, an answer closes."""
+    failures to connect count, an answer closes. A timeout is also noted in `timed_out` (the
+    pipeline's, by node name): the node is not asked again within that execute()."""
 
     connection = None  # not a single-connection client: valkey-py takes one from the pool
 
-    def __init__(self, client: Any, guard: Breaker) -> None:
+    def __init__(
+        self, client: Any, guard: Breaker, name: str, timed_out: dict[str, Exception]
+    ) -> None:
         self.client = client
         self.guard = guard
+        self.name = name
+        self.timed_out = timed_out
 
     @property
     def connection_pool(self) -> _GuardedNode:
@@ -551,14 +670,23 @@ class _GuardedNode:
         try:
             return self.client.connection_pool.get_connection(*args, **kwargs)
         except (vx.ConnectionError, vx.TimeoutError, TimeoutError) as exc:
-            self.guard.failure(exc)
+            self._failed(exc)
             raise
 
     def release(self, connection: Any) -> None:
         self.client.connection_pool.release(connection)
 
     def parse_response(self, connection: Any, command: Any, **options: Any) -> Any:
-        return _answered(self.guard, self.client.parse_response, connection, command, **options)
+        try:
+            return _answered(self.guard, self.client.parse_response, connection, command, **options)
+        except (vx.TimeoutError, TimeoutError) as exc:
+            self.timed_out.setdefault(self.name, exc)
+            raise
+
+    def _failed(self, exc: Exception) -> None:
+        self.guard.failure(exc)
+        if isinstance(exc, (vx.TimeoutError, TimeoutError)):
+            self.timed_out.setdefault(self.name, exc)
 
 
 class BreakerClusterPipeline(valkey.cluster.ClusterPipeline):
@@ -566,17 +694,61 @@ class BreakerClusterPipeline(valkey.cluster.ClusterPipeline):
 
     valkey-py's ClusterPipeline writes to and reads from each node's connections itself, past
     ValkeyCluster._execute_command (and so past BreakerValkeyCluster's breaker); the commands
-    that failed are sent again one by one. Here: a pipeline with a command for a node whose
-    breaker is open is refused before anything is sent (ValkeyCircuitOpen, a 503 at once, no
-    slot-map refresh), and every connection and reply of a node, the retries included, tells
-    that node's breaker (_GuardedNode).
+    that failed are sent again one by one, each retried after a slot-map refresh, and the
+    whole pipeline is sent again after a connection error. Here:
+    - a pipeline (or a resend of it) with a command for a node whose breaker is open is
+      refused before anything is sent (ValkeyCircuitOpen, a 503 at once, no slot-map refresh);
+    - every connection and reply of a node, the retries included, tells that node's breaker
+      (_GuardedNode);
+    - a node that timed out is not asked again within the same execute(): the commands for it
+      fail with that timeout at once (valkey-py sent each of them again, a socket timeout
+      each: a frozen master cost the session page 3 timeouts, then 3 slot-map reads from it).
     """
 
+    _timed_out: dict[str, Exception]  # by node name, for one execute()
+
     def execute(self, raise_on_error: bool = True) -> list[Any]:
-        for node in self._nodes_of_stack():
-            _node_breaker(self.nodes_manager, node).allow()
+        self._timed_out = {}
         result: list[Any] = super().execute(raise_on_error)  # type: ignore[no-untyped-call]
         return result
+
+    def send_cluster_commands(
+        self, stack: Any, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
+        # valkey-py's loop (the whole pipeline again after CLUSTERDOWN or a connection error,
+        # its slot map read again on the way), except after a breaker's refusal: sending again
+        # would only be refused again (and count as more refused requests).
+        if not stack:
+            return []
+        attempts = self.cluster_error_retry_attempts
+        while True:
+            try:
+                return self._send_cluster_commands(stack, raise_on_error, allow_redirections)
+            except ValkeyCircuitOpen:
+                raise
+            except (vx.ClusterDownError, vx.ConnectionError):
+                if attempts <= 0:
+                    raise
+                attempts -= 1
+
+    def _send_cluster_commands(
+        self, stack: Any, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
+        # Each attempt: refused before anything is sent while a node's breaker is open.
+        for node in self._nodes_of_stack():
+            _node_breaker(self.nodes_manager, node.host, node.port).allow()
+        result: list[Any] = super()._send_cluster_commands(  # type: ignore[no-untyped-call]
+            stack, raise_on_error, allow_redirections
+        )
+        return result
+
+    def _execute_command(self, target_node: Any, *args: Any, **kwargs: Any) -> Any:
+        # The one-by-one resend of a failed command (ValkeyCluster.execute_command, and its
+        # retries): a node that timed out fails at once, another (a failover) is asked.
+        timed_out = self._timed_out.get(target_node.name)
+        if timed_out is not None:
+            raise timed_out
+        return super()._execute_command(target_node, *args, **kwargs)  # type: ignore[no-untyped-call]
 
     def _nodes_of_stack(self) -> list[Any]:
         """The nodes the queued commands go to, routed as valkey-py's _send_cluster_commands
@@ -598,4 +770,5 @@ class BreakerClusterPipeline(valkey.cluster.ClusterPipeline):
 
     def get_valkey_connection(self, node: Any) -> _GuardedNode:
         client = super().get_valkey_connection(node)  # type: ignore[no-untyped-call]
-        return _GuardedNode(client, _node_breaker(self.nodes_manager, node))
+        guard = _node_breaker(self.nodes_manager, node.host, node.port)
+        return _GuardedNode(client, guard, node.name, self._timed_out)

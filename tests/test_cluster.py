@@ -6,20 +6,29 @@ an empty ACL LOG on every node: not one command, key or login of the site was re
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from django.db import connections
 from django.test import Client
 from valkey.client import NEVER_DECODE
 from valkey.cluster import ClusterNode, ValkeyCluster
 from valkey.exceptions import NoPermissionError
 
+from flightsite import valkey_config
 from flightsite.flughafendb.demo_data import passport_number
 from valkey_sessions import live as live_sessions
 from valkey_sessions.keys import valkey_key
+from valkey_sessions.scripts import sessions_client
 from valkey_sessions.store import decode_value
 
 from .conftest import BOTH_DBS
+from .test_faults import assert_unavailable, connections_received, settled_connections
 from .topologies import (
     CACHE_USER,
     HARNESS,
@@ -375,3 +384,115 @@ def test_changes_racing_on_a_cluster_wait_their_turn_on_the_session_slot(cluster
         assert {nodes[k] for k in turn_keys(key)} == {nodes[valkey_key(key)]}
     errors = cluster.errorstats()
     assert not [name for name in errors if "CROSSSLOT" in name], errors
+
+
+class Frozen:
+    """A master hung (SIGSTOP: the kernel still accepts connections into its backlog, nothing
+    answers), with an hour of cluster-node-timeout so that the other masters keep serving their
+    slots meanwhile. `resume()` (SIGCONT) gives how many connections the node received while
+    frozen, as it counts them once it has accepted its backlog: Valkey's witness of how often
+    the site tried it."""
+
+    def __init__(self, cluster: Cluster, node: Any) -> None:
+        self.cluster, self.node = cluster, node
+        self.resumed = False
+        node_timeout(cluster, 3_600_000)
+        self.witness = cluster.node_client(node)
+        self.before = connections_received(self.witness)
+        os.kill(node._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> int:
+        if not self.resumed:
+            os.kill(self.node._process.pid, signal.SIGCONT)
+            self.resumed = True
+        return settled_connections(self.witness) - self.before
+
+
+@contextmanager
+def frozen(cluster: Cluster, node: Any) -> Iterator[Frozen]:
+    """Frozen(cluster, node), resumed at the end in any case, and the cluster healed."""
+    hung = Frozen(cluster, node)
+    try:
+        yield hung
+    finally:
+        hung.resume()
+        node_timeout(cluster, cluster.node_timeout_ms)
+        wait_for(cluster.ready, 30, "the cluster to heal")
+
+
+def in_new_thread(request: Callable[[], Any]) -> Any:
+    """`request` served by another thread, as by another worker thread: Django's caches are per
+    thread, so the site builds a new cluster client there (CLUSTER SLOTS, COMMAND)."""
+    found: list[Any] = []
+
+    def run() -> None:
+        try:
+            found.append(request())
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(30)
+    assert found, "the request in the other thread failed"
+    return found[0]
+
+
+def node_breaker(node: Any) -> Any:
+    from flightsite.outages import breakers
+
+    return next(b for b in breakers() if b.name == f"valkey 127.0.0.1:{node.port}")
+
+
+def test_a_frozen_master_costs_a_request_one_socket_timeout(cluster, settings):
+    """A hung master costs a request on its slots one socket timeout, as a hung server does,
+    not one per retry: on its own, valkey-py sends a command that timed out again after reading
+    the slot map (up to 3 times), a pipeline's commands again one by one, and reads the slot map
+    from the hung node too (plain clients, past the breaker). Each attempt on a hung node counts
+    in its breaker, so the breaker's count is the number of socket timeouts paid; the hung node,
+    once resumed, is the witness that nothing else asked it (not a new thread's client starting
+    up, not a slot-map read). The other masters' passengers are served throughout."""
+    settings.BREAKER_FAILURES = 3
+    settings.BREAKER_PROBE_SECONDS = 3600  # the test probes once, by hand, when it is back
+    settings.VALKEY_TIMEOUTS = valkey_config.Timeouts(connect=0.5, read=0.5)
+    with use_valkey(settings, cluster.env):
+        clients = [Client() for _ in range(6)]
+        passports = [passport_number(i + 1) for i in range(len(clients))]
+        flows = [site_flow_until_dashboard(c, p) for c, p in zip(clients, passports, strict=True)]
+        holders = cluster.key_nodes()
+    on = [holders[valkey_key(f["session_key"])] for f in flows]
+    victim = next(n for n in cluster.nodes if n.port == on[0])
+    other = on.index(next(p for p in on if p != victim.port))
+    # A new client asks the hung node first for the slot map, unless told otherwise.
+    with use_valkey(settings, cluster.env_asking_first(victim)):
+        assert clients[0].get("/").status_code == 200
+        sessions_client().disconnect_connection_pools()  # from here on, every attempt connects
+        with frozen(cluster, victim) as hung:
+            guard = node_breaker(victim)
+            # The session page (a pipeline, its commands sent again one by one): one timeout.
+            assert_unavailable(clients[0].get("/session/"))
+            assert (guard.failures, guard.state) == (1, "closed")
+            # Another passenger, from a new thread: a new client starts up (slot map, COMMAND)
+            # without asking the hung node, and serves the dashboard.
+            assert in_new_thread(lambda: clients[other].get("/")).status_code == 200
+            assert guard.failures == 1
+            # The dashboard (one GET, which valkey-py would retry): one timeout.
+            assert_unavailable(clients[0].get("/"))
+            assert guard.failures == 2
+            # A new thread's first request for the hung node: its one timeout opens the breaker.
+            assert_unavailable(in_new_thread(lambda: clients[0].get("/session/")))
+            assert (guard.failures, guard.state) == (3, "open")
+            # From now on refused before anything is sent.
+            for path in ("/", "/session/"):
+                assert_unavailable(clients[0].get(path))
+            assert (guard.failures, guard.refused) == (3, 2)
+            assert clients[other].get("/").status_code == 200
+            timeouts = guard.failures
+            # Valkey's witness: one connection per timeout the breaker counted, and none else.
+            assert hung.resume() == timeouts
+            assert guard.probe_once()  # back: the probe closes the breaker
+        for client, flow in zip(clients, flows, strict=True):
+            dashboard = client.get("/")
+            assert dashboard.status_code == 200, "logged out by the outage"
+            assert chosen_flight_ids(dashboard.text) == [flow["flight_id"]]
+            log_out(client)

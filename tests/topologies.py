@@ -249,13 +249,15 @@ class Cluster(_Processes):
             port=node.port, decode_responses=True, socket_timeout=2, **self.credentials()
         )
 
-    def url_as(self, user: str | None = None) -> str:
-        """Every node, so the client can start from any of them; as `user` of the ACL."""
+    def url_as(self, user: str | None = None, nodes: list[ValkeyServer] | None = None) -> str:
+        """Every node (or `nodes`, in that order), so the client can start from any of them; as
+        `user` of the ACL."""
         login = ""
         if user is not None:
             assert self.acl is not None
             login = f"{user}:{password_of(self.acl[user])}@"
-        return f"valkey://{login}" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+        listed = self.nodes if nodes is None else nodes
+        return f"valkey://{login}" + ",".join(f"127.0.0.1:{n.port}" for n in listed)
 
     @property
     def url(self) -> str:
@@ -264,10 +266,23 @@ class Cluster(_Processes):
 
     @property
     def env(self) -> dict[str, str]:
+        return self.env_of(self.nodes)
+
+    def env_of(self, nodes: list[ValkeyServer]) -> dict[str, str]:
+        """VALKEY_CLUSTER_URL (and the cache's) listing `nodes` in that order."""
         if self.acl is None:
-            return {"VALKEY_CLUSTER_URL": self.url}
+            return {"VALKEY_CLUSTER_URL": self.url_as(None, nodes)}
         # The same cluster for the cache, as its own user.
-        return {"VALKEY_CLUSTER_URL": self.url, "VALKEY_CACHE_CLUSTER_URL": self.url_as(CACHE_USER)}
+        return {
+            "VALKEY_CLUSTER_URL": self.url_as(SESSIONS_USER, nodes),
+            "VALKEY_CACHE_CLUSTER_URL": self.url_as(CACHE_USER, nodes),
+        }
+
+    def env_asking_first(self, node: ValkeyServer) -> dict[str, str]:
+        """`env`, with the nodes listed so that a new client asks `node` first for the slot map
+        (valkey-py asks the URL's further nodes in turn, then its first)."""
+        others = [n for n in self.nodes if n is not node]
+        return self.env_of([others[0], node, *others[1:]])
 
     def client(self) -> ValkeyCluster:
         return ValkeyCluster(
