@@ -6,6 +6,7 @@ an empty ACL LOG on every node: not one command, key or login of the site was re
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import threading
@@ -14,6 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.management import CommandError, call_command
 from django.db import connections
 from django.test import Client
 from valkey.client import NEVER_DECODE
@@ -496,3 +499,60 @@ def test_a_frozen_master_costs_a_request_one_socket_timeout(cluster, settings):
             assert dashboard.status_code == 200, "logged out by the outage"
             assert chosen_flight_ids(dashboard.text) == [flow["flight_id"]]
             log_out(client)
+
+
+def test_a_frozen_master_and_the_admins_live_sessions_and_purge(cluster, settings, passport):
+    """The admin's live sessions and `manage.py sessions purge` SCAN each master with the
+    cluster client's own client of that node (valkey_sessions.live), which goes through the
+    node's breaker like the rest: a hung master costs the first of them one socket timeout, and
+    once its breaker is open they are refused at once (503 with Retry-After; the command: one
+    line and exit status 3) instead of a timeout each. The breaker's count is the number of
+    timeouts paid, and the hung node, resumed, is the witness that nothing else asked it."""
+    cluster.client().flushall()  # the cluster is shared by this module's tests
+    settings.BREAKER_FAILURES = 2
+    settings.BREAKER_PROBE_SECONDS = 3600  # the test probes once, by hand, when it is back
+    settings.VALKEY_TIMEOUTS = valkey_config.Timeouts(connect=0.5, read=0.5)
+    user = User.objects.create_user("staff", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_passenger"))
+    with use_valkey(settings, cluster.env):
+        passenger = Client()
+        site_flow_until_dashboard(passenger, passport)
+        staff = Client()
+        staff.force_login(user)
+        page = staff.get("/admin/passengers/live-sessions/")
+        assert page.status_code == 200 and passport in page.text
+        holders = cluster.key_nodes()
+        # A master that holds neither the staff's session nor the passenger's.
+        used = {
+            holders[valkey_key(c.cookies["flightsite_session"].value)] for c in (staff, passenger)
+        }
+        victim = next(n for n in cluster.nodes if n.port not in used)
+        sessions_client().disconnect_connection_pools()  # from here on, every attempt connects
+        with frozen(cluster, victim) as hung:
+            # The first look: one timeout (the SCAN of the hung master), a 503.
+            assert_unavailable(staff.get("/admin/passengers/live-sessions/"))
+            guard = node_breaker(victim)
+            assert (guard.failures, guard.state) == (1, "closed")
+            # purge, first SCAN of every master (fewer sessions than a batch: nothing ended
+            # before the hung one): one timeout, which opens the breaker; a clear error.
+            with pytest.raises(CommandError) as failed:
+                call_command("sessions", "purge", "--yes")
+            assert failed.value.returncode == 3
+            assert "cannot serve now" in str(failed.value)
+            assert (guard.failures, guard.state) == (2, "open")
+            # Then refused before anything is sent.
+            assert_unavailable(staff.get("/admin/passengers/live-sessions/"))
+            with pytest.raises(CommandError) as refused:
+                call_command("sessions", "purge", "--yes")
+            assert refused.value.returncode == 3 and "circuit open" in str(refused.value)
+            assert (guard.failures, guard.refused) == (2, 2)
+            assert passenger.get("/").status_code == 200  # served from its own master
+            timeouts = guard.failures
+            assert hung.resume() == timeouts  # Valkey's witness: nothing else asked it
+            assert guard.probe_once()  # back: the probe closes the breaker
+        page = staff.get("/admin/passengers/live-sessions/")
+        assert page.status_code == 200 and passport in page.text
+        out = io.StringIO()
+        call_command("sessions", "purge", "--yes", stdout=out)
+        assert "Ended 2 session(s)" in out.getvalue()  # the passenger's and the staff's
+    assert passenger.get("/").status_code == 302

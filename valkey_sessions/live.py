@@ -278,7 +278,9 @@ class Page:
 
 
 def _nodes() -> list[Any]:
-    """The clients to SCAN: the one server, or each primary of a cluster (by name)."""
+    """The clients to SCAN: the one server, or each primary of a cluster (by name), as the
+    cluster client's own client of that node: whatever a project puts around those (a circuit
+    breaker per node, say) covers these calls too."""
     client = sessions_client()
     if hasattr(client, "get_primaries"):
         return [

@@ -7,7 +7,8 @@
     manage.py sessions purge [--yes]
 
 KEY is a session key (the cookie value) or its Valkey key (`flight_session:{tag}…`). Exit
-status: 0 done, 1 nothing found (no such session or passenger), 2 bad usage.
+status: 0 done, 1 nothing found (no such session or passenger), 2 bad usage, 3 the session
+store cannot serve now (a node down, hung or refusing: one line, no traceback).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.timezone import localtime
 from tqdm import tqdm
 
+from flightsite.outages import STORE_ERRORS, is_store_outage
 from passengers.models import Passenger
 from passengers.session import engine_has_extras, needs_engine_message, passport_of
 from valkey_sessions import conf
@@ -54,7 +56,17 @@ class Command(BaseCommand):
         self.verbosity = options["verbosity"]
         if not engine_has_extras():
             raise CommandError(needs_engine_message().replace("This page", "manage.py sessions"))
-        getattr(self, f"_{action}")(**options)
+        try:
+            getattr(self, f"_{action}")(**options)
+        except STORE_ERRORS as exc:
+            if not is_store_outage(exc):
+                raise
+            # What was done before the failure stays done (purge: the sessions already ended).
+            raise CommandError(
+                f"The session store cannot serve now ({type(exc).__name__}: {exc}). "
+                "Stopped; try again when Valkey is back.",
+                returncode=3,
+            ) from exc
 
     # -- helpers --
 
