@@ -63,6 +63,14 @@ def login(client: Client, passport: str):
     return client.post("/login/", {"passportno": passport})
 
 
+def tomorrows_list() -> str:
+    """The flights page of tomorrow: it offers flights to add whatever the time the test runs
+    at (late in the evening today's list has none left)."""
+    from django.utils import timezone
+
+    return f"/flights/?day={timezone.localdate() + timedelta(days=1)}"
+
+
 def tomorrows_flights(limit: int = 50) -> list[FlightEntry]:
     """The first flights of tomorrow, as the session stores them: flights the site offers
     (not departed) whatever the time the test runs at."""

@@ -42,7 +42,7 @@ from valkey_sessions import live as live_sessions
 from valkey_sessions.keys import valkey_key
 
 from .conftest import BOTH_DBS
-from .helpers import SESSION_PREFIX, RawValkey, tomorrows_flights
+from .helpers import SESSION_PREFIX, RawValkey, tomorrows_flights, tomorrows_list
 from .helpers import stored_session as stored_session_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -499,10 +499,9 @@ def test_mobile_layout(open_page: Callable[..., Page], passport: str) -> None:
     brand = page.locator(".site-header .brand").bounding_box()
     pill = page.locator(".main-nav a[aria-current='page']").bounding_box()
     assert brand and pill and abs(pill["x"] - brand["x"]) <= 1, (brand, pill)
-    page.goto("/flights/")
+    page.goto(tomorrows_list())
     first = page.get_by_test_id("flights-table").locator("tbody tr").first
     submit(page, first.get_by_role("button", name=re.compile(r"^Add flight")))
-    page.goto(f"/flights/?day={timezone.localdate() + timedelta(days=1)}")
     last = page.get_by_test_id("flights-table").locator("tbody tr").last
     submit(page, last.get_by_role("button", name=re.compile(r"^Add flight")))
     page.goto("/")

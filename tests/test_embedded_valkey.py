@@ -13,7 +13,7 @@ from flightsite import embedded_valkey
 from valkey_sessions.keys import valkey_key
 from valkey_sessions.store import decode_value
 
-from .helpers import RawValkey, flight_rows
+from .helpers import RawValkey, flight_rows, tomorrows_list
 from .topologies import (
     SiteClient,
     SiteProcess,
@@ -128,7 +128,7 @@ def test_make_run_restart_keeps_the_user_logged_in(tmp_path, site_demo_db, passp
     with SiteProcess(tmp_path, {"FLUGHAFENDB_URL": site_demo_db}) as site:
         state = json.loads((tmp_path / embedded_valkey.STATE_FILE).read_text())
         assert browser.post(site, "/login/", {"passportno": passport}).status_code == 302
-        flight_id = flight_rows(browser.get(site, "/flights/").text)[0]["flight_id"]
+        flight_id = flight_rows(browser.get(site, tomorrows_list()).text)[0]["flight_id"]
         assert browser.post(site, "/flights/add/", {"flight_id": flight_id}).status_code == 302
 
         assert embedded_valkey.running_urls(tmp_path) == embedded_valkey.EmbeddedUrls(

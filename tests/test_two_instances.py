@@ -14,7 +14,7 @@ import pytest
 
 from valkey_sessions.keys import valkey_key
 
-from .helpers import RawValkey, stored_session
+from .helpers import RawValkey, stored_session, tomorrows_list
 from .topologies import SiteClient, SiteProcess, chosen_flight_ids
 
 
@@ -59,7 +59,7 @@ def test_a_session_made_on_one_instance_is_read_changed_and_ended_on_the_other(
     assert browser.session_key == key
 
     # Changed on B (a flight and the weather), seen on A.
-    flight_id = chosen_flight_ids(browser.get(b, "/flights/").text)[0]
+    flight_id = chosen_flight_ids(browser.get(b, tomorrows_list()).text)[0]
     assert browser.post(b, "/flights/add/", {"flight_id": flight_id}).status_code == 302
     weather = {"country": "GB", "zip": "B1", "units": "metric"}
     assert browser.post(b, "/weather/", weather).status_code == 302
