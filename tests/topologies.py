@@ -453,7 +453,19 @@ class SentinelSet(_Processes):
     def failover(self, coordinated: bool = True) -> None:
         """Ask Sentinel to switch primary and replica (returns at once; see switched())."""
         args = ["SENTINEL", "FAILOVER", self.service] + (["COORDINATED"] if coordinated else [])
-        self.sentinel_client().execute_command(*args)
+
+        def asked() -> bool:
+            try:
+                self.sentinel_client().execute_command(*args)
+            except valkey.ResponseError as exc:
+                # Sentinel has not judged the replica fit yet (its INFO of the replica is
+                # older than it accepts: seen on a loaded machine): ask again.
+                if "NOGOODSLAVE" not in str(exc):
+                    raise
+                return False
+            return True
+
+        wait_for(asked, 15, "Sentinel to accept the failover (a good replica)", interval=0.2)
 
     def switched(self, old_primary: int) -> bool:
         """Sentinel announces the other node, which is a primary, and the old one a replica."""
