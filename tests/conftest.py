@@ -129,6 +129,16 @@ def django_db_setup(django_db_setup, django_db_blocker) -> None:
 
 
 @pytest.fixture
+def line_after_one_lost_race(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change joins the session's line of writers after one lost race instead of two
+    (valkey_sessions.store.LINE_AFTER_LOST_RACES), so that a test of the line needs to arrange
+    only one race."""
+    from valkey_sessions import store
+
+    monkeypatch.setattr(store, "LINE_AFTER_LOST_RACES", 1)
+
+
+@pytest.fixture
 def passport() -> str:
     """A passport number that exists in the demo data."""
     return passport_number(1)

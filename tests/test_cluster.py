@@ -361,7 +361,9 @@ def test_the_session_pages_pipelines_go_through_the_nodes_breaker(cluster, setti
             log_out(client)
 
 
-def test_changes_racing_on_a_cluster_wait_their_turn_on_the_session_slot(cluster, settings):
+def test_changes_racing_on_a_cluster_wait_their_turn_on_the_session_slot(
+    cluster, settings, line_after_one_lost_race
+):
     """Three changes racing on one session: the one that lost writes in turn, the next waits
     for the handover (SET NX PX and BLPOP on keys of the session's slot, on its node)."""
     from valkey_sessions import SessionStore

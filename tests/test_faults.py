@@ -273,7 +273,7 @@ def test_hung_valkey_costs_one_timeout_then_the_breaker_answers_without_asking(
 
 
 def test_a_change_waiting_its_turn_on_a_frozen_valkey_is_a_503(
-    client, settings, start_valkey, passport, monkeypatch
+    client, settings, start_valkey, passport, monkeypatch, line_after_one_lost_race
 ):
     """A change that lost a race waits for its turn on the server (BLPOP, shorter than the
     socket timeout). The server freezing meanwhile is an outage like any other, a 503 after

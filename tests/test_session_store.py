@@ -476,7 +476,7 @@ def test_parallel_adds_never_pass_the_flight_limit(live_server, valkey_client, p
 
 
 def test_a_turn_left_by_a_dead_request_holds_the_session_up_until_it_expires(
-    client, valkey_client, passport
+    client, valkey_client, passport, line_after_one_lost_race
 ):
     """A request that died in turn (its worker killed) hands nothing on: its `:turn` expires,
     and the next change that lost a race takes the turn then and is written."""
@@ -495,7 +495,7 @@ def test_a_turn_left_by_a_dead_request_holds_the_session_up_until_it_expires(
 
 
 def test_a_change_refused_in_turn_hands_the_turn_on(
-    client, valkey_client, passport, settings, monkeypatch
+    client, valkey_client, passport, settings, monkeypatch, line_after_one_lost_race
 ):
     """The merge refusing a change (the flight limit: a 409) while that request writes in turn
     ends its turn: the next waiting request is woken, not left to wait for the lease."""
@@ -525,7 +525,9 @@ def test_a_change_refused_in_turn_hands_the_turn_on(
     assert len(stored_session(valkey_client, key)["flights"]) == 2
 
 
-def test_a_waiting_change_merges_the_value_handed_over(client, valkey_client, passport):
+def test_a_waiting_change_merges_the_value_handed_over(
+    client, valkey_client, passport, line_after_one_lost_race
+):
     """A request waiting its turn gets the value the request before it wrote with the turn,
     and merges into it without asking the server first: its write is its second script call,
     not its third. (The handover is made by hand here, as a script in turn makes it.)"""
@@ -559,7 +561,7 @@ def test_a_waiting_change_merges_the_value_handed_over(client, valkey_client, pa
 
 
 def test_a_value_handed_over_before_a_request_joined_is_never_merged(
-    client, valkey_client, passport, settings
+    client, valkey_client, passport, settings, line_after_one_lost_race
 ):
     """A handover nobody took sits in `:wake` until the turn expires; a request that joins
     later pops it, but its value is older than what that request already merged with: it

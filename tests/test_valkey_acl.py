@@ -43,7 +43,9 @@ def acl_server():
     server.stop()
 
 
-def test_whole_flow_as_least_privilege_users(client, settings, acl_server, passport):
+def test_whole_flow_as_least_privilege_users(
+    client, settings, acl_server, passport, line_after_one_lost_race
+):
     port = acl_server.port
     changed = copy.deepcopy(settings.CACHES)
     sessions_user, cache_user = users()

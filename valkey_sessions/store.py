@@ -50,6 +50,12 @@ logger = logging.getLogger("valkey_sessions")
 
 EXPIRY_KEY = "_session_expiry"  # where Django's set_expiry() keeps a custom expiry
 REFRESH_FRACTION = 10  # the TTL is moved forward once a tenth of the idle age has passed
+# A change that lost this many races waits its turn (`_wait_turn`); the first lost race is
+# retried at once: with a few writers that retry mostly wins, and joining the line would cost
+# round trips and a wake-up of another process for nothing (bench/parallel_adds.py, 4 sync
+# workers on a loaded machine: p50 about 2-5 times the old retry's when the first loss joined;
+# with the second, on a par with it; docs/sessions.md).
+LINE_AFTER_LOST_RACES = 2
 # A refused TTL refresh (full or read-only server) is retried by the next request until half
 # the idle age has passed since the last successful one; then it is an outage (503), never a
 # silent logout when the key expires.
@@ -387,14 +393,16 @@ class SessionStore(SessionBase):
         self, key: str, data: dict[str, Any], body: bytes, move_ttl: bool, only_ttl: bool
     ) -> None:
         """The compare-and-set loop. A change another request beat is merged into what that
-        request stored, then written in turn: the requests that lost a race on one session
-        queue (`_wait_turn`) instead of racing again, so each is written after the ones before
-        it, with one more merge. No deadline: every lost race means another request's change
-        was stored, so a waiting request only waits for progress; a hung or dead server is an
-        error of the call that meets it (valkey-py's socket timeout), never a long wait."""
+        request stored and written again; after a second lost race it is written in turn: the
+        requests that keep losing on one session queue (`_wait_turn`) instead of racing again,
+        so each is written after the ones before it, with one more merge. No deadline: every
+        lost race means another request's change was stored, so a waiting request only waits
+        for progress; a hung or dead server is an error of the call that meets it (valkey-py's
+        socket timeout), never a long wait."""
         client = sessions_client()
         lines = turn_keys(key)
         in_turn = False  # this request holds the session's turn (and must hand it on)
+        lost = 0  # races lost
         try:
             while True:
                 now = now_ms()
@@ -447,8 +455,9 @@ class SessionStore(SessionBase):
                 if merged is None:
                     return  # nothing of ours to write: another request saved since we read
                 data, body = merged, encode_body(merged)
-                if in_turn:
-                    continue  # beaten by a newcomer while in turn: write again at once
+                lost += 1
+                if in_turn or lost < LINE_AFTER_LOST_RACES:
+                    continue  # write again at once (in turn, a newcomer was faster)
                 handed = self._wait_turn(client, lines)
                 in_turn = True
                 if handed:  # what the request before wrote: merged now, no need to ask

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from valkey_sessions import SessionConflict, SessionStore, live, server_problems
 from valkey_sessions.keys import index_key, turn_keys, valkey_key
+from valkey_sessions.store import decode_value, encode_value
 
 SITE = ("flightsite", "passengers", "flights", "weather")
 README = Path(__file__).resolve().parents[2] / "valkey_sessions" / "README.md"
@@ -278,8 +279,9 @@ MONITOR_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
 class Monitor:
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: Any, ignore: str = "") -> None:
         self.client = server.client()
+        self.ignore = ignore  # a client (`<db> <address>`) whose commands are left out
         self.lines: list[tuple[str, list[str]]] = []
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self.watch, daemon=True)
@@ -297,6 +299,8 @@ class Monitor:
                 parts = MONITOR_ARG.findall(command)
                 if parts[:2] == ["ECHO", "stop"]:
                     break
+                if self.ignore and client.endswith(" " + self.ignore):
+                    continue
                 self.lines.append(("lua" if client.endswith(" lua") else "", parts))
 
     def __enter__(self) -> Monitor:
@@ -329,15 +333,17 @@ def _shape(parts: list[str], keys: dict[str, str]) -> str:
     return " ".join(words)
 
 
-def observed(server: Any) -> list[str]:
+def observed(server: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Each operation of a session's life, as `operation: commands` (script commands after
     `→`), keys named by role."""
     rows = []
-    raw_client = server.client()
+    # Another request's writes, left out of the table (Monitor.ignore): one connection.
+    outside: Any = valkey.Valkey(port=server.port, single_connection_client=True)
+    outside_address = outside.client_info()["addr"]
 
     def record(name: str, action: Any, session: SessionStore) -> None:
         before = session.session_key
-        with Monitor(server) as monitor:
+        with Monitor(server, ignore=outside_address) as monitor:
             action()
         keys = {}
         for key, role in ((session.session_key, "<new session>"), (before, "<session>")):
@@ -349,6 +355,19 @@ def observed(server: Any) -> list[str]:
         sent = [s for s in sent if not s.startswith(("PING", "ECHO", "CLIENT", "SCRIPT"))]
         rows.append(f"{name}: {', '.join(sent)}" + (f" → {', '.join(inner)}" if inner else ""))
 
+    def loses_twice(tab: SessionStore) -> None:
+        """After `tab` merged its first lost race, another request writes first again."""
+        merge = tab._merge_with
+
+        def merge_then_another_write(theirs: bytes, mine: Any, only_ttl: bool) -> Any:
+            monkeypatch.setattr(tab, "_merge_with", merge)
+            key = valkey_key(tab.session_key or "")
+            written_at, data = decode_value(outside.get(key) or b"")
+            outside.set(key, encode_value({**data, "other": len(data)}, written_at), keepttl=True)
+            return merge(theirs, mine, only_ttl)
+
+        monkeypatch.setattr(tab, "_merge_with", merge_then_another_write)
+
     session = SessionStore()
     session["_auth_user_id"] = "42"
     record("create (login)", session.save, session)
@@ -356,16 +375,21 @@ def observed(server: Any) -> list[str]:
     record("load (every request that reads)", reader.load, reader)
     reader["x"] = 1
     record("change", reader.save, reader)
-    # Two requests read the session, one writes first: the other's change is merged and
-    # written in turn (nobody else waits: the turn is its own at once), which hands the turn
-    # on when done. A third, which read before both, waits for that handover.
-    first, second, third = (SessionStore(reader.session_key) for _ in range(3))
-    first["a"] = second["b"] = third["c"] = 1  # all three read before any writes
+    # Requests that read the session before another one wrote: the first is merged and written
+    # again at once. The next loses twice (another request writes again meanwhile): it takes
+    # the turn (nobody waits) and writes in turn, which hands the turn on when done. The last
+    # loses twice too while that turn is still live: it waits for the handover (which is
+    # there already: BLPOP answers at once).
+    first, second, third, fourth = (SessionStore(reader.session_key) for _ in range(4))
+    first["a"] = second["b"] = third["c"] = fourth["d"] = 1  # all read before any writes
     first.save()
     record("change, another request wrote first", second.save, second)
+    loses_twice(third)
+    record("change that lost two races, written in turn", third.save, third)
     for key in turn_keys(reader.session_key or ""):
-        raw_client.pexpire(key, 60_000)  # however slow this machine: still that handover
-    record("change, another request writes in turn", third.save, third)
+        outside.pexpire(key, 60_000)  # however slow this machine: still that handover
+    loses_twice(fourth)
+    record("change that lost two races while the turn is taken", fourth.save, fourth)
     old = SessionStore(reader.session_key)
     old.load()
     old.modified = True
@@ -385,8 +409,8 @@ def readme_table() -> list[str]:
     return [line.strip() for line in block.strip().strip("`").splitlines() if line.strip()]
 
 
-def test_the_readme_says_what_each_operation_sends(server):
-    got = observed(server)
+def test_the_readme_says_what_each_operation_sends(server, monkeypatch):
+    got = observed(server, monkeypatch)
     assert got == readme_table(), "\n".join(["README table is stale; observed:", *got])
     assert re.search(r"GET <session>$", got[1])  # a read is one GET, and writes nothing
 
