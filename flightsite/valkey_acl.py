@@ -91,8 +91,9 @@ SESSION_STORE = Grant(
         "blpop",
         # inside the store's scripts: TIME (expiry on the server's clock), SET (NX / KEEPTTL /
         # PXAT), DEL, SADD + PEXPIRE (a renewed key's mark), PEXPIRE + INCR + RPUSH (a turn
-        # handed on), and the owner index, a sorted set per bucket (ZADD, ZREM, ZRANGE,
-        # ZREMRANGEBYSCORE, PTTL, PEXPIREAT)
+        # handed on), and the owner index, a sorted set per bucket (ZADD, ZREM, ZRANGE, PTTL,
+        # PEXPIREAT; ZREMRANGEBYSCORE is what the release before 2026-12 prunes it with: kept
+        # so that a rolling deploy from it works)
         "time",
         "set",
         "del",

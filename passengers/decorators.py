@@ -15,20 +15,30 @@ from . import session as sess
 
 View = Callable[..., HttpResponse]
 
-# Why a browser's session is gone, as the login page says it. "ended": the store cannot tell
-# (no marker: an older engine, or the stock cache backend).
+# Why a browser's session is gone, as the login page says it (ended_text). "ended": the store
+# cannot tell (no marker: an older engine, or the stock cache backend). "limit": the engine
+# ended it when the passenger logged in once more than MAX_SESSIONS_PER_PASSENGER allows.
 ENDED_MESSAGES = {
     "elsewhere": "You were logged out from another device.",
     "staff": "Your session was ended by the site's staff.",
-    "limit": "You were logged out here: you logged in on more devices than a passenger may.",
+    "limit": (
+        "You were logged out here: you logged in on more than {limit} devices, and this one "
+        "had been used least recently."
+    ),
     "expired": "Your session expired.",
     "ended": "Your session has ended.",
 }
 
 
+def ended_text(reason: str) -> str:
+    """The login page's sentence for why a session ended (ENDED_MESSAGES)."""
+    return ENDED_MESSAGES[reason].format(limit=settings.MAX_SESSIONS_PER_PASSENGER)
+
+
 def ended_reason(request: HttpRequest) -> str | None:
     """Why this browser is not logged in although its cookie names a session: "elsewhere"
-    (logged out from another device), "staff", "expired", or "ended" (the store cannot tell);
+    (logged out from another device), "staff", "limit" (the passenger logged in on more
+    devices than allowed), "expired", or "ended" (the store cannot tell);
     None when it never was logged in (no cookie) or is logged in. Call after the session was
     read (is_logged_in): a cookie naming a missing session then leaves no session key."""
     cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
@@ -52,7 +62,7 @@ def login_redirect(
     the login brings the passenger back to (with what they entered, where it can)."""
     reason = reason if reason is not None else ended_reason(request)
     if reason:
-        text = ENDED_MESSAGES[reason]
+        text = ended_text(reason)
         if not_done:
             text += f" {not_done} Log in again to carry on."
         else:

@@ -18,7 +18,7 @@ from valkey_sessions import live as live_sessions
 
 from . import session as sess
 from . import throttle
-from .decorators import ENDED_MESSAGES, ended_reason, login_redirect, passenger_required
+from .decorators import ended_reason, ended_text, login_redirect, passenger_required
 from .forms import LoginForm
 from .models import Passenger
 
@@ -47,9 +47,7 @@ def login(request: HttpRequest) -> HttpResponse:
                 return redirect("passengers:dashboard")
             # Opened directly with the cookie of a session ended elsewhere: say so here.
             reason = ended_reason(request)
-            context["ended_text"] = (
-                f"{ENDED_MESSAGES[reason]} Please log in again." if reason else ""
-            )
+            context["ended_text"] = f"{ended_text(reason)} Please log in again." if reason else ""
         except STORE_ERRORS as exc:
             # Cannot tell whether this cookie is logged in: show the form, say why it may fail.
             log_outage("Login page: session store", exc)

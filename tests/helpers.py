@@ -247,6 +247,7 @@ def make_sessions(valkey_client: Any, count: int, first_passenger: int = 1) -> l
             member(key),
             key[3:8],
             0,
+            0,
         )
         keys.append(key)
         if len(pipe) >= 1000:

@@ -1,9 +1,9 @@
 """The stored value of a session, and of an owner index entry (msgpack, never pickle).
 
 A session is the envelope `[2, written_at_ms, device, body]` (see `Envelope`): when the TTL was
-last moved, where the session was opened, then the body, which the CODEC setting makes from the
-session dict. The store compares bodies without decoding and reads `written_at` without the
-codec.
+last moved, where the session was opened (`encode_device`), then the body, which the CODEC
+setting makes from the session dict. The store compares bodies without decoding and reads
+`written_at` without the codec.
 
 The default codec, `MsgpackCodec`, stores the dict as a msgpack map: forward-compatible by
 construction (a key one release adds is kept, untouched, by an older release that rewrites the
@@ -14,6 +14,7 @@ with Django's JSONSerializer: anything else raises TypeError at save (`jsonable`
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 from typing import Any, Protocol
 
@@ -112,9 +113,9 @@ class MsgpackCodec:
 
 class Envelope:
     """`[2, written_at_ms, device, body]`: the fixed 11-byte header (msgpack fixarray(4), the
-    format version, a uint64), the device (msgpack nil, or a bin of at most 255 bytes holding
-    `[created_s, client_ip, label]`: where the session was opened, for "your devices"), then
-    the body. Format 1 (`[1, written_at_ms, body]`, no device) is still read."""
+    format version, a uint64), the device (msgpack nil, or a bin of at most 255 bytes: where
+    the session was opened, for "your devices", see encode_device), then the body. Format 1
+    (`[1, written_at_ms, body]`, no device) is still read."""
 
     HEADER = struct.Struct(">BBBQ")  # fixarray, version (fixint), uint64 marker, written_at
 
@@ -157,14 +158,63 @@ class Envelope:
 
 
 def encode_device(created_ms: int, client_ip: str, label: str) -> bytes:
-    """A session's device: [created_s, client_ip, label], at most 255 bytes."""
-    return ENCODER.encode([created_ms // 1000, client_ip[:45], label[:120]])  # < 180 bytes
+    """A session's device, at most 255 bytes: the address, `created_s` (4 bytes, big-endian),
+    then the label (UTF-8, at most 120 characters). The address is a byte saying its form,
+    then the address: 4 (IPv4) or 16 (IPv6) packed bytes, `0x40 + n` and n bytes of text when
+    it is no address that packs back to the same text (at most 45), 0 for none.
+
+    Nine bytes fewer than the msgpack `[created_s, client_ip, label]` that releases before
+    2026-12 wrote (still read: `decode_device`), which takes the demo session's value down a
+    size class of the allocator (README "Memory"). Those releases read this as "no device" (a
+    rolling deploy shows "unknown device" on their pages for sessions the new one opened,
+    nothing else), never as an error: msgpack of it fails with trailing bytes."""
+    address = _pack_address(client_ip[:45])
+    created = (created_ms // 1000).to_bytes(4, "big")
+    # the label cut whole characters at a time, so the device stays within a bin8 (255)
+    text = label[:120].encode("utf-8")[: 255 - len(address) - 4]
+    return address + created + text.decode("utf-8", "ignore").encode("utf-8")
+
+
+def _pack_address(client_ip: str) -> bytes:
+    if not client_ip:
+        return b"\x00"
+    try:
+        packed = ipaddress.ip_address(client_ip).packed
+    except ValueError:
+        packed = b""
+    if packed and str(ipaddress.ip_address(packed)) == client_ip:
+        return bytes((len(packed),)) + packed  # 4 or 16
+    text = client_ip.encode("utf-8")[:45]
+    return bytes((0x40 + len(text),)) + text
 
 
 def decode_device(raw: bytes | None) -> tuple[int, str, str] | None:
-    """(created_ms, client_ip, label), or None if absent or unreadable."""
+    """(created_ms, client_ip, label), or None if absent or unreadable. Reads both forms: the
+    one encode_device writes, and msgpack `[created_s, client_ip, label]` (fixarray 0x93 first,
+    a byte the newer form never starts with)."""
     if not raw:
         return None
+    if raw[0] == 0x93:
+        return _decode_msgpack_device(raw)
+    head = raw[0]
+    if head in (0, 4, 16):
+        size = head
+    elif 0x40 <= head <= 0x40 + 45:
+        size = head - 0x40
+    else:
+        return None
+    if len(raw) < 1 + size + 4:
+        return None
+    address = raw[1 : 1 + size]
+    if head in (4, 16):
+        ip = str(ipaddress.ip_address(address))
+    else:
+        ip = address.decode("utf-8", "replace")
+    created = int.from_bytes(raw[1 + size : 5 + size], "big")
+    return created * 1000, ip, raw[5 + size :].decode("utf-8", "replace")
+
+
+def _decode_msgpack_device(raw: bytes) -> tuple[int, str, str] | None:
     try:
         created, ip, label = DECODER.decode(raw)
     except (msgspec.DecodeError, DamagedSession, TypeError, ValueError):

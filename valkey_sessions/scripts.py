@@ -1,6 +1,14 @@
 """The store's writes: Lua scripts, each touching one session and its bucket's owner index (a
-sorted set: member = the session key after the bucket, score = the session's expiry in ms; two
-keys with one hash tag, so one cluster slot), atomically.
+sorted set: member = the session key after the bucket, score `+inf`; two keys with one hash
+tag, so one cluster slot), atomically.
+
+Why `+inf` and not the session's expiry (what releases before 2026-12 wrote): a listpack
+stores `inf` in 5 bytes and a millisecond time in 10, so the index costs 5 bytes less per
+session (README "Memory"). An entry is pruned when its session is gone (PTTL -2), checked on
+every login in the bucket, instead of by score. Both kinds of entry are read and kept alike, so
+a rolling deploy needs nothing: an older release prunes by score (`-inf` to now), which never
+touches `+inf`, and its refresh gives an entry a finite score, turned back into `+inf` by the
+next refresh here.
 
 `#!lua` (no flags) makes Valkey refuse a whole script up front with a clean OOM or READONLY
 error instead of failing half-way; DELETE says `allow-oom`, so deleting works on a full server.
@@ -29,8 +37,7 @@ from .keys import BUCKET_LENGTH, ended_marker_key, index_key, member, valid_key,
 # Valkey 7.0 (or Redis 7.0); scripts with flags (#!lua) too.
 REQUIRED_COMMANDS = (
     "get", "set", "del", "type", "evalsha", "eval", "script", "scan", "sadd", "pexpire", "pttl",
-    "time", "zadd", "zrem", "zrange", "zremrangebyscore", "pexpireat", "memory", "rpush",
-    "blpop", "incr",
+    "time", "zadd", "zrem", "zrange", "pexpireat", "memory", "rpush", "blpop", "incr",
 )  # fmt: skip
 FAILOVER_WAIT = 0.8  # seconds a write may wait for Sentinel to name the new primary
 DELETE_BATCH = 500  # sessions per DELETE call (the rest in further calls)
@@ -191,10 +198,12 @@ end
 """
 
 # KEYS: session, its bucket's index. ARGV: value, mode, ttl, member ('' = not indexed), the
-# owner's part of the member (its tag after the bucket), the per-owner cap (0 = none).
-# Returns 1 when created, 0 if the key exists (a collision), -1 if the date has passed. The
-# index is pruned of expired entries; past the cap, the owner's sessions that expire soonest
-# (the least recently active) are ended.
+# owner's part of the member (its tag after the bucket), the per-owner cap (0 = none), the
+# longest life of an ended marker (ms; 0 = none). Returns 1 when created, 0 if the key exists
+# (a collision), -1 if the date has passed. The index is pruned of entries whose session is
+# gone; past the cap, the owner's sessions that expire soonest (the least recently active) are
+# ended, each leaving a 'limit' marker (as END does: it says why, at most as long as that
+# session would have lived) in the same step.
 CREATE = Script(
     """#!lua
 """
@@ -206,18 +215,27 @@ if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PXAT', at) then return 0 end
 if ARGV[4] == '' then return 1 end
 local kind = redis.call('TYPE', KEYS[2]).ok
 if kind ~= 'zset' and kind ~= 'none' then redis.call('DEL', KEYS[2]) end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-redis.call('ZADD', KEYS[2], at, ARGV[4])
-if redis.call('PTTL', KEYS[2]) < at - now then redis.call('PEXPIREAT', KEYS[2], at) end
-local cap = tonumber(ARGV[6])
-if cap > 0 then
-  local mine = {}
-  for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-    if m ~= ARGV[4] and string.sub(m, 1, #ARGV[5]) == ARGV[5] then mine[#mine + 1] = m end
+local cap, mine = tonumber(ARGV[6]), {}
+for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local left = redis.call('PTTL', KEYS[2] .. m)  -- the index key + a member: its session's key
+  if left == -2 then
+    redis.call('ZREM', KEYS[2], m)
+  elseif cap > 0 and m ~= ARGV[4] and string.sub(m, 1, #ARGV[5]) == ARGV[5] then
+    if left < 0 then left = math.huge end
+    mine[#mine + 1] = {left, m}
   end
-  for i = 1, #mine + 1 - cap do  -- soonest to expire first (ZRANGE is by score)
-    redis.call('DEL', KEYS[2] .. mine[i])  -- the index key + a member: that session's key
-    redis.call('ZREM', KEYS[2], mine[i])
+end
+redis.call('ZADD', KEYS[2], 'inf', ARGV[4])
+if redis.call('PTTL', KEYS[2]) < at - now then redis.call('PEXPIREAT', KEYS[2], at) end
+if cap <= 0 then return 1 end
+table.sort(mine, function(a, b) return a[1] < b[1] end)
+local longest = tonumber(ARGV[7])
+for i = 1, #mine + 1 - cap do
+  local key = KEYS[2] .. mine[i][2]
+  redis.call('DEL', key)
+  redis.call('ZREM', KEYS[2], mine[i][2])
+  if longest > 0 then
+    redis.call('SET', key .. ':ended', 'limit', 'PX', math.min(mine[i][1], longest))
   end
 end
 return 1
@@ -245,9 +263,9 @@ end
 # read, new value, mode, ttl, member ('' = not indexed), the turn's lease in ms when this
 # request writes in turn ('' otherwise). Returns 1 when written, -1 when its date has passed
 # (it is deleted), -2 when it was renewed (cycled) meanwhile, nil when the session is gone, or
-# the current value when another request changed it first. The index entry's score (the
-# session's expiry) follows. Every answer but the last ends a turn: it goes to the next, with
-# the value written.
+# the current value when another request changed it first. The index lives as long as its
+# longest-lived session; an entry an older release gave a finite score gets `+inf` back.
+# Every answer but the last ends a turn: it goes to the next, with the value written.
 COMPARE_AND_SET = Script(
     """#!lua
 """
@@ -274,7 +292,8 @@ if at <= now then
   return done(-1, '')
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PXAT', at)
-if indexed and redis.call('ZADD', KEYS[2], 'XX', 'CH', at, ARGV[5]) > 0 then
+if indexed then
+  redis.call('ZADD', KEYS[2], 'XX', 'inf', ARGV[5])
   redis.call('PEXPIREAT', KEYS[2], at, 'GT')
 end
 return done(1, ARGV[2])
@@ -315,7 +334,7 @@ moved(KEYS[1], """
     + str(MOVED_TTL_MS)
     + """)
 if redis.call('TYPE', KEYS[3]).ok == 'zset' and redis.call('ZREM', KEYS[3], ARGV[5]) > 0 then
-  redis.call('ZADD', KEYS[3], at, ARGV[6])
+  redis.call('ZADD', KEYS[3], 'inf', ARGV[6])
   redis.call('PEXPIREAT', KEYS[3], at, 'GT')
 end
 return 1

@@ -345,6 +345,7 @@ class SessionStore(SessionBase):
                 member(key) if indexed else "",
                 key[BUCKET_LENGTH:TAG_LENGTH],
                 cap,
+                int(conf.get("ENDED_MARKER_MAX_AGE") * 1000),  # a 'limit' marker, past the cap
             ],
         )
         if result == 0:

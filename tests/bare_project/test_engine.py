@@ -207,11 +207,14 @@ def test_owner_index_lists_ends_one_and_all_others(raw):
     assert len(live.sessions_of("7")) == 1
 
 
-def test_the_per_owner_cap_ends_the_oldest(settings):
+def test_the_per_owner_cap_ends_the_oldest_and_says_so(settings):
     settings.VALKEY_SESSIONS = {"MAX_SESSIONS_PER_OWNER": 2}
     sessions = [owned("42") for _ in range(3)]
     alive = {s.session_key for s in live.sessions_of("42")}
     assert sessions[-1].session_key in alive and len(alive) == 2
+    (ended,) = {s.session_key for s in sessions} - alive
+    assert SessionStore().ended_how(ended or "") == "limit"  # its browser is told why
+    assert SessionStore().ended_how(sessions[-1].session_key or "") is None
 
 
 def test_delete_works_on_a_full_server(raw):
@@ -420,13 +423,13 @@ def test_a_server_without_a_needed_command_is_named_and_a_login_is_an_outage(tmp
 
     from valkey_sessions import SessionUnavailable
 
-    old = ValkeyServer(data_dir=tmp_path, config={"rename-command": 'ZREMRANGEBYSCORE ""'})
+    old = ValkeyServer(data_dir=tmp_path, config={"rename-command": 'ZRANGE ""'})
     old.start()
     try:
         old.wait_until_ready()
         client = old.client()
         (problem,) = server_problems(client)
-        assert "ZREMRANGEBYSCORE" in problem
+        assert "ZRANGE" in problem
         monkeypatch.setattr("valkey_sessions.store.sessions_client", lambda: client)
         session = SessionStore()
         session["_auth_user_id"] = "42"
