@@ -17,10 +17,12 @@ gunicorn (2 sync workers), then:
 
 For our store it also loops on the flights page, repeats dashboard and flights under gunicorn
 gthread, uvicorn (ASGI) and granian (WSGI) for the server choice, and runs the scale test:
-1,000,000 sessions of the demo shape (the bytes the store itself wrote for the users) written
-pipelined, memory per session, dashboard p99 with them present, then deleted.
+1,000,000 sessions of the demo shape (the bytes the store itself wrote for the users) and
+their owner-index entries written pipelined, memory per session (the sessions and the index
+apart), dashboard p99 with them present, then deleted.
 
     python bench/run.py [--quick] [--users 200] [--seconds 8] [--scale 1000000] [--profile]
+    python bench/run.py --scale-only        # our store's flow, sessions and the scale run alone
     make bench / make bench-quick / make bench-publish
 
 MariaDB: BENCH_MYSQL_URL=mysql://user@host:3306/flightsite_bench (created if missing on that
@@ -145,6 +147,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--only", help="comma-separated configurations (default: all)")
     parser.add_argument(
+        "--scale-only",
+        action="store_true",
+        help="our store alone: its trace, flow and sessions, then the scale run (~2 minutes)",
+    )
+    parser.add_argument(
         "--servers", default="sync,gthread,uvicorn,granian,granian4", help="server choice"
     )
     parser.add_argument("--loader", choices=["wrk", "aiohttp"], help="loop client (default wrk)")
@@ -155,6 +162,9 @@ def parse_args() -> argparse.Namespace:
     args.rounds = max(1, args.rounds or (2 if args.quick else 4))
     if args.scale is None:
         args.scale = 100_000 if args.quick else 1_000_000
+    if args.scale_only:
+        args.only = "ours"
+        args.scale = args.scale or 1_000_000
     if args.loader is None:
         args.loader = "wrk" if load.wrk_available() else "aiohttp"
         if args.loader == "aiohttp":
@@ -329,17 +339,32 @@ def session_sizes(vk: RawValkey, config: Config, jars: list[dict]) -> dict:
         "_sid_example": (sample, sid),
     }
     if config.name == "ours":
-        # The owner index costs memory too: each session's share of its bucket's sorted set.
-        shares = []
-        for s_id in by_id:
-            index = index_key(s_id)
-            entries = vk.zcard(index)
-            if entries:
-                shares.append(vk.memory_usage(index, samples=0) / entries)
-        if shares:
-            result["index_bytes"] = int(statistics.median(shares))
+        # The owner index costs memory too: what each session's entry adds to its bucket's
+        # sorted set (MEMORY USAGE of a copy of the bucket with and without it).
+        entries = [e for e in (index_entry_bytes(vk, s_id) for s_id in by_id) if e is not None]
+        if entries:
+            result["index_entry_bytes"] = int(statistics.median(entries))
         result["_index_entry"] = vk.zscore(index_key(sid), sid[BUCKET_LENGTH:]) is not None
     return result
+
+
+def index_entry_bytes(vk: RawValkey, session_id: str) -> int | None:
+    """The bytes a session's entry adds to its bucket's owner index, by MEMORY USAGE of a copy
+    of the bucket with a neighbour in it (at a million sessions a bucket holds ~21 owners'
+    entries; alone, removing the entry would remove the key): with it, then without it. The
+    bucket's own key is shared by its owners and not counted here (the scale run counts it)."""
+    index, entry = index_key(session_id), session_id[BUCKET_LENGTH:]
+    if vk.zscore(index, entry) is None:
+        return None
+    scratch = index + ":bench-copy"  # the same hash tag: the same slot
+    try:
+        vk.copy(index, scratch, replace=True)
+        vk.zadd(scratch, {"n" * len(entry): "inf"})
+        with_it = vk.memory_usage(scratch, samples=0)
+        vk.zrem(scratch, entry)
+        return int(with_it - vk.memory_usage(scratch, samples=0))
+    finally:
+        vk.delete(scratch)
 
 
 def check_parallel_adds(base: str, cookie: str) -> dict:
@@ -543,6 +568,21 @@ def write_pipelined(vk: RawValkey, commands, batch: int = 5000) -> None:
             flush(pending)
 
 
+def settled_memory(vk: RawValkey, wait_s: float = 20.0) -> int:
+    """`used_memory` once the keyspace's hash tables are not being rehashed: a table that grew
+    keeps its old bucket array until every entry moved over (incremental rehashing), a
+    transient of up to half the new table that would count against whatever was written
+    next."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        stats = vk.execute_command("MEMORY", "STATS")
+        fields = dict(zip(stats[::2], stats[1::2], strict=False))
+        if not fields.get(b"overhead.db.hashtable.rehashing"):
+            break
+        time.sleep(0.1)  # the server's cron rehashes a millisecond per tick
+    return int(vk.info("memory")["used_memory"])
+
+
 def scale_run(
     vk: RawValkey,
     sizes: dict,
@@ -552,14 +592,17 @@ def scale_run(
     args,
     cookies: list[str],
 ) -> dict:
-    """`count` sessions shaped like the users' (the bytes the store wrote: the session value
-    and its entry in its bucket's owner index), each as a passenger of its own (tags spread
-    over the buckets as hashed tags are), then cleaned up; the dashboard is measured just
-    before and with them present."""
+    """`count` sessions shaped like the users' (the bytes the store wrote: the session value,
+    then its entry in its bucket's owner index, as the store's create script writes it), each
+    as a passenger of its own (tags spread over the buckets as hashed tags are), then cleaned
+    up; the dashboard is measured just before and with them present.
+
+    Written in two passes, `used_memory` read after each: the sessions (keys, values, the
+    keyspace's hash tables), then their index entries (one sorted set per bucket), so the
+    report gives both and neither can drift from what Valkey holds."""
     real_key = sizes["_sid_example"][0]
     values = [vk.get(k) for k in sizes["_keys"]]
     entry = sizes.get("_index_entry")
-    expires_at = str(int(time.time() * 1000) + int(ttl_ms_of(vk, real_key))).encode()
     ttl_ms = str(max(vk.pttl(real_key), 60_000)).encode()
     # A tag per session (base 36, like the real ones, which are keyed hashes); every secret
     # starts with a random prefix, which is how the cleanup below finds what is left.
@@ -568,41 +611,53 @@ def scale_run(
     def ids():
         return ((_base36(i, TAG_LENGTH), f"{secret_prefix}{i:010d}") for i in range(count))
 
-    def commands():
+    def sessions():
         for i, (tag, secret) in enumerate(ids()):
             key = valkey_key(tag + secret).encode()
             yield (b"SET", key, values[i % len(values)], b"PX", ttl_ms)
-            if entry:
-                index = index_key(tag).encode()
-                member = (tag + secret)[BUCKET_LENGTH:].encode()
-                yield (b"ZADD", index, expires_at, member)
-                if i < 36**BUCKET_LENGTH:  # the first session of each bucket: its TTL
-                    yield (b"PEXPIRE", index, ttl_ms)
+
+    def index_entries():
+        for i, (tag, secret) in enumerate(ids()):
+            index = index_key(tag).encode()
+            yield (b"ZADD", index, b"inf", (tag + secret)[BUCKET_LENGTH:].encode())
+            if i < 36**BUCKET_LENGTH:  # the first session of each bucket: the index's TTL
+                yield (b"PEXPIRE", index, ttl_ms)
 
     before = loops(running, stats, args, "/", cookies, levels=(8, 32), seconds=args.seconds / 2)
     shape = "flight_session:{<bucket>}<tag><secret>" + (
-        " and its owner index entry" if entry else ""
+        ", then their owner index entries" if entry else ""
     )
     log(f"  scale: writing {count:,} sessions, {shape} (pipelined)")
     memory_before = vk.info("memory")["used_memory"]
     started = time.perf_counter()
-    write_pipelined(vk, commands())
+    write_pipelined(vk, sessions())
     write_s = time.perf_counter() - started
+    memory_sessions = settled_memory(vk)
+    if entry:
+        started = time.perf_counter()
+        write_pipelined(vk, index_entries())
+        write_s += time.perf_counter() - started
+    settled_memory(vk)
     info = vk.info("memory")
     used = info["used_memory"] - memory_before
+    index_used = info["used_memory"] - memory_sessions
     result = {
         "sessions": count,
-        "with_index": entry is not None,
+        "with_index": bool(entry),
         "write_seconds": round(write_s, 1),
         "writes_per_s": round(count / write_s),
         "used_memory_mb": round(used / 1e6, 1),
         "bytes_per_session": round(used / count),
+        "sessions_mb": round((used - index_used) / 1e6, 1),
+        "index_mb": round(index_used / 1e6, 1),
+        "index_bytes_per_session": round(index_used / count, 1),
         "used_memory_total_mb": round(info["used_memory"] / 1e6, 1),
         "rss_mb": round(info["used_memory_rss"] / 1e6, 1),
         "dbsize": vk.dbsize(),
     }
     log(
-        f"  scale: {write_s:.1f} s, {result['used_memory_mb']} MB, "
+        f"  scale: {write_s:.1f} s, {result['used_memory_mb']} MB "
+        f"(sessions {result['sessions_mb']} MB, owner index {result['index_mb']} MB), "
         f"{result['bytes_per_session']} B/session"
     )
     with_them = loops(running, stats, args, "/", cookies, (8, 32), seconds=args.seconds / 2)
@@ -745,6 +800,12 @@ def run_configs(
             results[config.name], running[config.name], cookies[config.name], sizes[config.name] = (
                 prepare(config, env, vk, vk_port, stats, passports, out, mysql_url)
             )
+        if args.scale_only:
+            log("our store: the scale run alone")
+            results["ours"]["scale"] = scale_run(
+                vk, sizes["ours"], args.scale, running["ours"], stats, args, cookies["ours"]
+            )
+            return results
         log("dashboard loops, every configuration paired with ours, in rounds")
         for name, loop in interleaved(running, stats, args, "/", cookies).items():
             results[name]["dashboard"] = loop
@@ -814,6 +875,8 @@ def server_choice(env, stats, args, out, cookies, ours) -> dict:
     the servers started together and measured in turn."""
     results: dict[str, dict[str, Any]] = {}
     running: dict[str, Running] = {}
+    if not [s for s in args.servers.split(",") if s]:
+        return {}  # --servers "": no server choice
     try:
         for name in [s for s in args.servers.split(",") if s]:
             server = SERVERS[name]

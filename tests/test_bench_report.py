@@ -123,3 +123,45 @@ def test_publish_refuses_a_readme_without_markers(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         report.publish(tmp_path, readme)
     assert readme.read_text() == "# no markers\n"
+
+
+def test_memory_is_reported_as_measured_session_and_index_apart() -> None:
+    """The session's own MEMORY USAGE and what its owner-index entry adds, the goal on their
+    sum; the scale run's total with the sessions' and the index's parts (bench/run.py measures
+    each, so no figure is carried over by hand)."""
+    ours = _config(
+        "flightsite (our store)",
+        1200,
+        1.0,
+        session={"value_bytes": 204, "memory_bytes": 304, "index_entry_bytes": 48},
+        scale={
+            "sessions": 1_000_000,
+            "with_index": True,
+            "write_seconds": 19.7,
+            "writes_per_s": 50_885,
+            "used_memory_mb": 387.4,
+            "bytes_per_session": 387,
+            "sessions_mb": 339.1,
+            "index_mb": 48.3,
+            "index_bytes_per_session": 48.3,
+            "dashboard": _loop(900, 1.0),
+            "dashboard_p99_before_ms": {"8": 3.0, "32": 3.0},
+            "left_after_cleanup": 0,
+        },
+    )
+    text = report.markdown({**RESULTS, "configs": {"ours": ours}})
+    assert "| 204 / 304 B + 48 B owner-index entry |" in text
+    assert "with its owner-index entry (`MEMORY USAGE`): 304 + 48 = 352 B, met" in text
+    assert "1,000,000 sessions in ≤ 400 MB (`used_memory` growth): 387 MB, met" in text
+    assert (
+        "387.4 MB of `used_memory`, 387 B per session (the sessions 339.1 MB, their "
+        "owner-index entries 48.3 MB: 48.3 B each)"
+    ) in text
+    assert "devices index" not in text
+
+
+def test_a_scale_only_run_is_reported_without_loops() -> None:
+    ours = _config("flightsite (our store)", 1200, 1.0)
+    del ours["dashboard"], ours["parallel_adds"]
+    text = report.markdown({**RESULTS, "configs": {"ours": ours}})
+    assert "| flightsite (our store) | — |" in text
