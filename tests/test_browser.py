@@ -17,13 +17,18 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, time, timedelta
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
+from django.core.cache import caches
+from django.core.handlers.wsgi import WSGIHandler
 from django.template.loader import render_to_string
+from django.test import override_settings
+from django.test.testcases import _MediaFilesHandler
 from django.utils import timezone
 from playwright.sync_api import (
     Browser,
@@ -96,6 +101,29 @@ def browser() -> Iterator[Browser]:
                 yield chromium
             finally:
                 chromium.close()
+
+
+OURS, STOCK = "valkey_sessions", "django.contrib.sessions.backends.cache"
+
+
+def _rebuild_handler(live_server: Any) -> None:
+    """A new WSGIHandler for the live server, built from the settings as they are now: Django's
+    SessionMiddleware picks its SessionStore from SESSION_ENGINE once, when the handler loads
+    its middleware (at the server's start), as a worker process does at its start."""
+    thread = live_server.thread
+    thread.httpd.set_app(thread.static_handler(_MediaFilesHandler(WSGIHandler())))
+
+
+@pytest.fixture(params=[OURS, STOCK], ids=["ours", "stock"])
+def engine(request: pytest.FixtureRequest, live_server: Any) -> Iterator[str]:
+    """The live server on either session engine: ours, or Django's stock cache engine on the
+    same django-valkey alias (what SESSION_ENGINE=django.contrib.sessions.backends.cache in the
+    environment gives a worker); the server's handler is rebuilt on the setting and again when
+    it is restored, so the tests after this one get ours back."""
+    with override_settings(SESSION_ENGINE=request.param):
+        _rebuild_handler(live_server)
+        yield str(request.param)
+    _rebuild_handler(live_server)
 
 
 @pytest.fixture(autouse=True)
@@ -328,15 +356,38 @@ def press_and_wait(page: Page, key: str) -> None:
 @needs_chromium
 @live_db
 def test_whole_flow_in_a_real_browser(
-    open_page: Callable[..., Page], valkey_client: RawValkey, passport: str
+    open_page: Callable[..., Page], valkey_client: RawValkey, passport: str, engine: str
 ) -> None:
+    """The workshop's flow on either engine, with the same outcomes; on Django's stock engine
+    the page that needs ours (the session and its devices) says so."""
+    ours = engine == OURS
     page = open_page()
+
+    def stored() -> dict[str, Any]:
+        """The session as Valkey holds it: our value decoded straight from its key, or what the
+        stock engine reads from its cache key."""
+        key = session_key(page)
+        assert key, "the browser has no session cookie"
+        if ours:
+            return stored_session(valkey_client, page)
+        data = import_module(engine).SessionStore(key).load()
+        assert data, f"no session {key} in the stock engine's cache"
+        return dict(data)
+
+    def key_in_valkey(key: str) -> str:
+        if ours:
+            return valkey_key(key)
+        stock = import_module(engine).SessionStore(key)
+        return str(caches[settings.SESSION_CACHE_ALIAS].make_key(stock.cache_key))
+
+    def doc(name: str) -> str | None:
+        return name if ours else None  # the docs' pictures are of the site as it ships
 
     # Not logged in: the dashboard sends us to the login page.
     page.goto("/")
     expect(page).to_have_url(at_path(r"/login/"))
     expect(page.get_by_label("Passport number")).to_be_focused()
-    shot(page, "01-login", doc="login")
+    shot(page, f"01-login-{engine}", doc=doc("login"))
     assert unlabelled_controls(page) == []
     # Keyboard focus is visible: Tab from the (autofocused) field to the button.
     page.keyboard.press("Tab")
@@ -353,12 +404,12 @@ def test_whole_flow_in_a_real_browser(
     assert error_id, "the invalid field points to no error message"
     expect(page.locator(f"#{error_id}")).to_contain_text("no passenger with this passport")
     assert session_keys(valkey_client) == []
-    shot(page, "02-login-error")
+    shot(page, f"02-login-error-{engine}")
 
     # Log in: the passenger is in the header, on the dashboard and in the Valkey key.
     log_in(page, passport)
     expect(page.locator(".message-success")).to_contain_text("Welcome")
-    passenger = stored_session(valkey_client, page)["passenger"]
+    passenger = stored()["passenger"]
     assert passenger["passportno"] == passport
     full_name = f"{passenger['firstname']} {passenger['lastname']}"
     expect(page.get_by_test_id("header-name")).to_have_text(full_name)
@@ -366,12 +417,13 @@ def test_whole_flow_in_a_real_browser(
     expect(page.get_by_test_id("weather-card")).to_contain_text("No weather yet")
     expect(page.get_by_test_id("flights-card")).to_contain_text("No flights yet")
     key = session_key(page)
-    assert key and 0 < valkey_client.ttl(valkey_key(key)) <= settings.SESSION_COOKIE_AGE
-    shot(page, "03-dashboard-empty")
+    assert key and 0 < valkey_client.ttl(key_in_valkey(key)) <= settings.SESSION_COOKIE_AGE
+    shot(page, f"03-dashboard-empty-{engine}")
 
     # Weather: the country fills the city select from /weather/cities/ without a reload.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Weather").click()
     expect(page).to_have_url(at_path(r"/weather/"))
+    page.wait_for_load_state("load")  # its script listens for the country's change by then
     city = page.get_by_label("City", exact=True)
     expect(city.locator("option")).to_have_count(1)  # "Choose a country first"
     page.evaluate("window.__sameDocument = true")  # gone if the page were reloaded
@@ -385,15 +437,15 @@ def test_whole_flow_in_a_real_browser(
     city.select_option("B1")
     assert unlabelled_controls(page) == []
     page.get_by_label("°C, m/s").check()
-    shot(page, "04-weather-form", doc="weather")
+    shot(page, f"04-weather-form-{engine}", doc=doc("weather"))
     submit(page, page.get_by_role("button", name="Get the weather"))
     expect(page).to_have_url(at_path(r"/"))
     expect(page.locator(".message-success")).to_contain_text("Weather for Birmingham updated")
     weather_card = page.get_by_test_id("weather-card")
     expect(weather_card).to_contain_text("Birmingham, GB")
     expect(page.get_by_test_id("weather-temp")).to_contain_text("°C")
-    assert stored_session(valkey_client, page)["weather"]["zip"] == "B1"
-    shot(page, "05-dashboard-weather")
+    assert stored()["weather"]["zip"] == "B1"
+    shot(page, f"05-dashboard-weather-{engine}")
 
     # Flights: today's upcoming departures; add the first two.
     page.get_by_role("link", name="Browse flights").click()
@@ -414,11 +466,9 @@ def test_whole_flow_in_a_real_browser(
         expect(page.locator(".message-success")).to_contain_text(f"Flight {flightno}")
         added = page.locator(f"tr[data-flight-id='{flight_id}']")
         expect(added.get_by_text("Added", exact=True)).to_be_visible()
-    assert [f["flight_id"] for f in stored_session(valkey_client, page)["flights"]] == [
-        flight_id for flight_id, _ in picked
-    ]
+    assert [f["flight_id"] for f in stored()["flights"]] == [flight_id for flight_id, _ in picked]
     assert unlabelled_controls(page) == []
-    shot(page, "06-flights")
+    shot(page, f"06-flights-{engine}")
 
     # Dashboard: both flights; remove the first one.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
@@ -432,12 +482,30 @@ def test_whole_flow_in_a_real_browser(
     expect(flights_card.locator(f"tr[data-flight-id='{gone_id}']")).to_have_count(0)
     expect(page.get_by_test_id("passenger-card")).to_contain_text(full_name)
     expect(weather_card).to_contain_text("Birmingham, GB")
-    shot(page, "07-dashboard", doc="dashboard")
+    shot(page, f"07-dashboard-{engine}", doc=doc("dashboard"))
 
-    data = stored_session(valkey_client, page)
+    data = stored()
     assert data["passenger"]["passportno"] == passport
     assert data["weather"]["city"] == "Birmingham"
     assert [f["flight_id"] for f in data["flights"]] == [kept_id]
+
+    # The session page: ours shows the session and its devices; on the stock engine it says it
+    # needs ours (501), and the dashboard is one click away, the session untouched.
+    with page.expect_response(at_path("/session/")) as answer:
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Session").click()
+    if ours:
+        assert answer.value.status == 200
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your session")
+    else:
+        assert answer.value.status == 501
+        expect(page.get_by_test_id("error-page")).to_contain_text(
+            "This page needs the site's own session engine (SESSION_ENGINE=valkey_sessions)"
+        )
+        shot(page, "07-session-page-stock")
+        page.get_by_role("link", name="Back to the dashboard").click()
+        expect(page).to_have_url(at_path(r"/"))
+        expect(flights_card.locator("tbody tr")).to_have_count(1)
+    assert stored() == data
 
     # Log out with the header button: the key is deleted at once.
     old_key = session_key(page)
@@ -446,19 +514,19 @@ def test_whole_flow_in_a_real_browser(
     expect(page).to_have_url(at_path(r"/login/"))
     expect(page.locator(".message-info")).to_contain_text("You are logged out")
     expect(page.get_by_test_id("header-name")).to_have_count(0)
-    assert not valkey_client.exists(valkey_key(old_key))
+    assert not valkey_client.exists(key_in_valkey(old_key))
     assert session_keys(valkey_client) == []
     assert session_key(page) is None
-    shot(page, "08-logged-out")
+    shot(page, f"08-logged-out-{engine}")
 
     # Log in again: a new, empty session.
     log_in(page, passport)
     assert session_key(page) != old_key
     expect(page.get_by_test_id("weather-card")).to_contain_text("No weather yet")
     expect(page.get_by_test_id("flights-card")).to_contain_text("No flights yet")
-    data = stored_session(valkey_client, page)
+    data = stored()
     assert "weather" not in data and not data.get("flights")
-    shot(page, "09-dashboard-again")
+    shot(page, f"09-dashboard-again-{engine}")
 
 
 @pytest.mark.browser
