@@ -310,7 +310,7 @@ def test_demo_session_is_small(client, valkey_client, passport):
     raw = raw_value(valkey_client, key)
     data = decode_value(raw)[1]
     assert data["weather"]["city"] == "Birmingham" and len(data["flights"]) == 1
-    assert len(raw) < 230, len(raw)
+    assert len(raw) < 240, len(raw)
     # Its owner index entry: what it adds to its bucket's sorted set (the bucket's own ~64
     # bytes are shared by the owners whose tags fall in it: ~20 each at a million sessions).
     index, member = index_key(session_key_of(client)), session_key_of(client)[3:]
@@ -320,7 +320,9 @@ def test_demo_session_is_small(client, valkey_client, passport):
     valkey_client.zrem(index, member)
     entry = with_entry - valkey_client.memory_usage(index)
     session = valkey_client.memory_usage(key)
-    assert entry <= 48 and session + entry <= 370, (session, entry)
+    # 304 + 48 = 352 B on the day this was written; the weather and tomorrow's first flight
+    # change the value's length, which moves it a 16-byte allocator class either way.
+    assert entry <= 48 and session + entry <= 384, (len(raw), session, entry)
 
 
 def test_concurrent_changes_are_merged_not_lost(client, valkey_client, passport):
