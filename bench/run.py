@@ -349,22 +349,25 @@ def session_sizes(vk: RawValkey, config: Config, jars: list[dict]) -> dict:
 
 
 def index_entry_bytes(vk: RawValkey, session_id: str) -> int | None:
-    """The bytes a session's entry adds to its bucket's owner index, by MEMORY USAGE of a copy
-    of the bucket with a neighbour in it (at a million sessions a bucket holds ~21 owners'
-    entries; alone, removing the entry would remove the key): with it, then without it. The
-    bucket's own key is shared by its owners and not counted here (the scale run counts it)."""
+    """The bytes a session's entry adds to its bucket's owner index: MEMORY USAGE of a copy of
+    the bucket with it and of one without it, each with a neighbour (at a million sessions a
+    bucket holds ~21 owners' entries; alone, removing the entry would remove the key). COPY
+    allocates a listpack at its exact size, where a bucket that was changed in place keeps
+    whatever its reallocations left. The bucket's own key is shared by its owners and not
+    counted here (the scale run counts it)."""
     index, entry = index_key(session_id), session_id[BUCKET_LENGTH:]
     if vk.zscore(index, entry) is None:
         return None
-    scratch = index + ":bench-copy"  # the same hash tag: the same slot
-    try:
-        vk.copy(index, scratch, replace=True)
-        vk.zadd(scratch, {"n" * len(entry): "inf"})
-        with_it = vk.memory_usage(scratch, samples=0)
-        vk.zrem(scratch, entry)
-        return int(with_it - vk.memory_usage(scratch, samples=0))
+    work, with_it, without = (index + suffix for suffix in (":bench-w", ":bench-a", ":bench-b"))
+    try:  # the same hash tag, so the same slot
+        vk.copy(index, work, replace=True)
+        vk.zadd(work, {"n" * len(entry): "inf"})
+        vk.copy(work, with_it, replace=True)
+        vk.zrem(work, entry)
+        vk.copy(work, without, replace=True)
+        return int(vk.memory_usage(with_it, samples=0) - vk.memory_usage(without, samples=0))
     finally:
-        vk.delete(scratch)
+        vk.delete(work, with_it, without)
 
 
 def check_parallel_adds(base: str, cookie: str) -> dict:

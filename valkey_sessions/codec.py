@@ -160,15 +160,17 @@ class Envelope:
 def encode_device(created_ms: int, client_ip: str, label: str) -> bytes:
     """A session's device, at most 255 bytes: the address, `created_s` (4 bytes, big-endian),
     then the label (UTF-8, at most 120 characters). The address is a byte saying its form,
-    then the address: 4 (IPv4) or 16 (IPv6) packed bytes, `0x40 + n` and n bytes of text when
-    it is no address that packs back to the same text (at most 45), 0 for none.
+    then the address: 4 (IPv4) or 16 (IPv6) packed bytes, or `0x40 + n` and n bytes of text
+    (at most 45) when packing would not give back the same text or would not be shorter; 0 for
+    none.
 
-    Nine bytes fewer than the msgpack `[created_s, client_ip, label]` that releases before
-    2026-12 wrote (still read: `decode_device`), which takes the demo session's value down a
-    size class of the allocator (README "Memory"). Those releases read this as "no device" (a
-    rolling deploy shows "unknown device" on their pages for sessions the new one opened,
-    nothing else), never as an error: msgpack of it fails with trailing bytes."""
-    address = _pack_address(client_ip[:45])
+    8 bytes fewer than the msgpack `[created_s, client_ip, label]` that releases before 2026-12
+    wrote for 127.0.0.1 (more for longer addresses; still read: `decode_device`), which takes
+    most demo sessions' values down a size class of the allocator (README "Memory"). Those
+    releases read this as "no device" (a rolling deploy shows "unknown device" on their pages
+    for sessions the new one opened, nothing else), never as an error: msgpack of it fails
+    with trailing bytes."""
+    address = _pack_address(client_ip[:45])  # the shorter of packed and text
     created = (created_ms // 1000).to_bytes(4, "big")
     # the label cut whole characters at a time, so the device stays within a bin8 (255)
     text = label[:120].encode("utf-8")[: 255 - len(address) - 4]
@@ -182,7 +184,8 @@ def _pack_address(client_ip: str) -> bytes:
         packed = ipaddress.ip_address(client_ip).packed
     except ValueError:
         packed = b""
-    if packed and str(ipaddress.ip_address(packed)) == client_ip:
+    # packed when that gives back the same text and is shorter ("::1" is not)
+    if packed and len(packed) < len(client_ip) and str(ipaddress.ip_address(packed)) == client_ip:
         return bytes((len(packed),)) + packed  # 4 or 16
     text = client_ip.encode("utf-8")[:45]
     return bytes((0x40 + len(text),)) + text
