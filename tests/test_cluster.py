@@ -65,6 +65,20 @@ def nothing_refused(cluster):
     assert cluster.acl_denials() == {}
 
 
+def spread_passengers(cluster: Any, count: int = 6) -> tuple[list[Client], list, Any, int]:
+    """`count` passengers logged in through the site (the cache aliases point at `cluster`):
+    their clients and flows, the node holding the first one's session (the victim) and the
+    index of a passenger whose session is on another node."""
+    clients = [Client() for _ in range(count)]
+    passports = [passport_number(i + 1) for i in range(count)]
+    flows = [site_flow_until_dashboard(c, p) for c, p in zip(clients, passports, strict=True)]
+    holders = cluster.key_nodes()
+    on = [holders[valkey_key(f["session_key"])] for f in flows]
+    victim = next(n for n in cluster.nodes if n.port == on[0])
+    other = on.index(next(p for p in on if p != victim.port))
+    return clients, flows, victim, other
+
+
 def test_the_passenger_flow_on_a_cluster(cluster, settings, passport):
     with use_valkey(settings, cluster.env) as topology:
         assert (topology.sessions.kind, topology.cache.kind) == ("cluster", "cluster")
@@ -193,13 +207,7 @@ def test_the_breaker_is_per_node_and_closes_when_the_node_is_back(cluster, setti
 
     settings.BREAKER_FAILURES = 2
     with use_valkey(settings, cluster.env):
-        clients = [Client() for _ in range(6)]
-        passports = [passport_number(i + 1) for i in range(len(clients))]
-        flows = [site_flow_until_dashboard(c, p) for c, p in zip(clients, passports, strict=True)]
-        holders = cluster.key_nodes()
-        on = [holders[valkey_key(f["session_key"])] for f in flows]
-        victim = next(n for n in cluster.nodes if n.port == on[0])
-        other = on.index(next(p for p in on if p != victim.port))
+        clients, _, victim, other = spread_passengers(cluster)
         victim_port = victim.port
         node_timeout(cluster, 3_600_000)
         victim.stop()
@@ -330,13 +338,7 @@ def test_the_session_pages_pipelines_go_through_the_nodes_breaker(cluster, setti
 
     settings.BREAKER_FAILURES = 2
     with use_valkey(settings, cluster.env):
-        clients = [Client() for _ in range(6)]
-        passports = [passport_number(i + 1) for i in range(len(clients))]
-        flows = [site_flow_until_dashboard(c, p) for c, p in zip(clients, passports, strict=True)]
-        holders = cluster.key_nodes()
-        on = [holders[valkey_key(f["session_key"])] for f in flows]
-        victim = next(n for n in cluster.nodes if n.port == on[0])
-        other = on.index(next(p for p in on if p != victim.port))
+        clients, _, victim, other = spread_passengers(cluster)
         victim_name = f"valkey 127.0.0.1:{victim.port}"
         node_timeout(cluster, 3_600_000)
         victim.stop()
@@ -461,13 +463,7 @@ def test_a_frozen_master_costs_a_request_one_socket_timeout(cluster, settings):
     settings.BREAKER_PROBE_SECONDS = 3600  # the test probes once, by hand, when it is back
     settings.VALKEY_TIMEOUTS = valkey_config.Timeouts(connect=0.5, read=0.5)
     with use_valkey(settings, cluster.env):
-        clients = [Client() for _ in range(6)]
-        passports = [passport_number(i + 1) for i in range(len(clients))]
-        flows = [site_flow_until_dashboard(c, p) for c, p in zip(clients, passports, strict=True)]
-        holders = cluster.key_nodes()
-    on = [holders[valkey_key(f["session_key"])] for f in flows]
-    victim = next(n for n in cluster.nodes if n.port == on[0])
-    other = on.index(next(p for p in on if p != victim.port))
+        clients, flows, victim, other = spread_passengers(cluster)
     # A new client asks the hung node first for the slot map, unless told otherwise.
     with use_valkey(settings, cluster.env_asking_first(victim)):
         assert clients[0].get("/").status_code == 200
