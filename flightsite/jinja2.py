@@ -230,7 +230,7 @@ _WIDGETS_MAX = 512  # bounded: values come from query strings anyone can write
 def _frozen(value: Any) -> Any:
     """`value` as a hashable key if it is made of plain values only (else a TypeError)."""
     if value is None or type(value) in (str, int, bool):
-        return value
+        return (type(value), value)  # True and 1 are equal keys: the type tells them apart
     if type(value) is dict:
         return tuple((k, _frozen(v)) for k, v in value.items())
     if type(value) in (list, tuple):

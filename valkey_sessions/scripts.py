@@ -235,7 +235,8 @@ for i = 1, #mine + 1 - cap do
   redis.call('DEL', key)
   redis.call('ZREM', KEYS[2], mine[i][2])
   if longest > 0 then
-    redis.call('SET', key .. ':ended', 'limit', 'PX', math.min(mine[i][1], longest))
+    -- at least 1 ms: PTTL is 0 for a key in its last millisecond, and PX 0 is an error
+    redis.call('SET', key .. ':ended', 'limit', 'PX', math.max(1, math.min(mine[i][1], longest)))
   end
 end
 return 1
