@@ -119,6 +119,21 @@ def node_timeout(cluster: Cluster, ms: int) -> None:
             cluster.node_client(node).config_set("cluster-node-timeout", ms)
 
 
+@contextmanager
+def stopped(cluster: Cluster, node: Any) -> Iterator[None]:
+    """`node` stopped while the others still serve every other slot (an hour of node timeout:
+    they do not agree it failed for as long as the test takes); started again at the end in any
+    case, and the cluster healed."""
+    node_timeout(cluster, 3_600_000)
+    node.stop()
+    try:
+        yield
+    finally:
+        node.start()
+        node_timeout(cluster, cluster.node_timeout_ms)
+        wait_for(cluster.ready, 30, "the cluster to heal")
+
+
 def test_a_master_down_is_a_503_and_nobody_is_logged_out(cluster, settings):
     with use_valkey(settings, cluster.env):
         # Six passengers: each passenger's sessions share a slot, so theirs spread over masters.
@@ -131,11 +146,8 @@ def test_a_master_down_is_a_503_and_nobody_is_logged_out(cluster, settings):
         )
         on_victim = [holders[valkey_key(f["session_key"])] == victim.port for f in flows]
         assert True in on_victim and False in on_victim, on_victim
-        # Until the others agree the master failed, the cluster serves every other slot: an
-        # hour of node timeout keeps that state for as long as the requests below take.
-        node_timeout(cluster, 3_600_000)
-        victim.stop()
-        try:
+        # Until the others agree the master failed, the cluster serves every other slot.
+        with stopped(cluster, victim):
             statuses = [client.get("/") for client in clients + clients[:1]]
             for response in statuses:
                 if response.status_code == 503:
@@ -155,10 +167,6 @@ def test_a_master_down_is_a_503_and_nobody_is_logged_out(cluster, settings):
             )
             response = clients[on_victim.index(False)].get("/")
             assert response.status_code == 503 and response["Retry-After"]
-        finally:
-            victim.start()
-            node_timeout(cluster, cluster.node_timeout_ms)
-            wait_for(cluster.ready, 30, "the cluster to heal")
         for client, flow in zip(clients, flows, strict=True):
             dashboard = client.get("/")
             assert dashboard.status_code == 200, "logged out by the outage"
@@ -209,17 +217,11 @@ def test_the_breaker_is_per_node_and_closes_when_the_node_is_back(cluster, setti
     with use_valkey(settings, cluster.env):
         clients, _, victim, other = spread_passengers(cluster)
         victim_port = victim.port
-        node_timeout(cluster, 3_600_000)
-        victim.stop()
-        try:
+        with stopped(cluster, victim):
             for _ in range(3):
                 assert clients[0].get("/").status_code == 503
             assert open_breakers() == [f"valkey 127.0.0.1:{victim_port}"]
             assert clients[other].get("/").status_code == 200
-        finally:
-            victim.start()
-            node_timeout(cluster, cluster.node_timeout_ms)
-            wait_for(cluster.ready, 30, "the cluster to heal")
         assert all(b.wait_closed(10) for b in breakers())
         assert clients[0].get("/").status_code == 200
 
@@ -340,9 +342,7 @@ def test_the_session_pages_pipelines_go_through_the_nodes_breaker(cluster, setti
     with use_valkey(settings, cluster.env):
         clients, _, victim, other = spread_passengers(cluster)
         victim_name = f"valkey 127.0.0.1:{victim.port}"
-        node_timeout(cluster, 3_600_000)
-        victim.stop()
-        try:
+        with stopped(cluster, victim):
             for _ in range(2):  # BREAKER_FAILURES pages, each failing on the node
                 page = clients[0].get("/session/")
                 assert page.status_code == 503 and page["Retry-After"]
@@ -353,10 +353,6 @@ def test_the_session_pages_pipelines_go_through_the_nodes_breaker(cluster, setti
             assert page.status_code == 503 and page["Retry-After"]
             assert guard.refused > refused  # the breaker said no: nothing was sent
             assert clients[other].get("/session/").status_code == 200
-        finally:
-            victim.start()
-            node_timeout(cluster, cluster.node_timeout_ms)
-            wait_for(cluster.ready, 30, "the cluster to heal")
         assert all(b.wait_closed(10) for b in breakers())
         assert clients[0].get("/session/").status_code == 200
         for client in clients:
